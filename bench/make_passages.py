@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Deterministic ~120-word English prose passages for embedding benchmarks.
+
+Usage: make_passages.py N OUT.jsonl [--deb PATH_TO_python3.11-doc.deb] [--words 120] [--seed 42]
+
+Source corpus: the HTML of Debian's `python3.11-doc` package (the CPython 3.11
+documentation). If --deb is not given, the package is fetched with
+`apt-get download python3.11-doc` into a temporary directory. The script keeps
+only the prose paragraphs (<p>, <li>, <dd> inside the page body; code blocks,
+navigation, index pages are dropped), concatenates them per page, cuts them
+into consecutive windows of --words words and picks N windows with a
+fixed-seed shuffle. Output: one JSON object {"text": ...} per line.
+Same .deb + same arguments => byte-identical output (the package version used
+is printed on stderr).
+"""
+import argparse
+import glob
+import html.parser
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+
+SKIP_PAGES = re.compile(r"(genindex|py-modindex|search|contents|copyright|license|bugs|download|about)\.html$")
+
+
+class ProseExtractor(html.parser.HTMLParser):
+    """Collects text of <p>/<li>/<dd> elements inside <div role="main">, outside <pre>."""
+
+    BLOCK = {"p", "li", "dd"}
+    VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack = []  # open tags
+        self.main_depth = None
+        self.pre = 0
+        self.skip = 0
+        self.block = 0
+        self.cur = []
+        self.paras = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        a = dict(attrs)
+        self.stack.append(tag)
+        if self.main_depth is None and tag == "div" and a.get("role") == "main":
+            self.main_depth = len(self.stack)
+        if tag == "pre":
+            self.pre += 1
+        if tag in ("script", "style") or "headerlink" in (a.get("class") or ""):
+            self.skip += 1
+            self.stack[-1] = tag + "#skip"
+        if tag in self.BLOCK:
+            if self.block == 0:
+                self.cur = []
+            self.block += 1
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        # pop to the matching tag (HTML from Sphinx is well formed; be lenient anyway)
+        while self.stack:
+            t = self.stack.pop()
+            base = t.split("#")[0]
+            if t.endswith("#skip"):
+                self.skip -= 1
+            if base == "pre":
+                self.pre -= 1
+            if base in self.BLOCK:
+                self.block -= 1
+                if self.block == 0:
+                    txt = " ".join("".join(self.cur).split())
+                    if self.main_depth is not None and txt:
+                        self.paras.append(txt)
+            if self.main_depth is not None and len(self.stack) < self.main_depth:
+                self.main_depth = -1  # main closed; ignore the rest
+            if base == tag:
+                break
+
+    def handle_data(self, data):
+        if self.block and not self.pre and not self.skip and self.main_depth not in (None, -1):
+            self.cur.append(data)
+
+
+def page_words(path):
+    p = ProseExtractor()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        p.feed(f.read())
+    words = []
+    for para in p.paras:
+        w = para.split()
+        if len(w) >= 8:  # drop one-liners / captions
+            words.extend(w)
+    return words
+
+
+def get_html_root(deb):
+    tmp = tempfile.mkdtemp(prefix="pydoc-")
+    if deb is None:
+        subprocess.run(["apt-get", "download", "python3.11-doc"], cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        debs = glob.glob(os.path.join(tmp, "python3.11-doc_*.deb"))
+        if not debs:
+            sys.exit("apt-get download python3.11-doc produced no .deb")
+        deb = debs[0]
+    print(f"corpus: {os.path.basename(deb)}", file=sys.stderr)
+    subprocess.run(["dpkg-deb", "-x", deb, os.path.join(tmp, "x")], check=True)
+    return os.path.join(tmp, "x", "usr", "share", "doc", "python3.11", "html")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int)
+    ap.add_argument("out")
+    ap.add_argument("--deb", default=None)
+    ap.add_argument("--words", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+
+    root = get_html_root(args.deb)
+    files = sorted(
+        os.path.relpath(p, root)
+        for p in glob.glob(os.path.join(root, "**", "*.html"), recursive=True)
+        if not SKIP_PAGES.search(p) and "/_" not in os.path.relpath(p, root)
+    )
+    windows = []
+    for rel in files:
+        w = page_words(os.path.join(root, rel))
+        for i in range(0, len(w) - args.words + 1, args.words):
+            windows.append(" ".join(w[i:i + args.words]))
+    print(f"{len(files)} pages, {len(windows)} windows of {args.words} words", file=sys.stderr)
+    if args.n > len(windows):
+        sys.exit(f"only {len(windows)} windows available, asked for {args.n}")
+    random.Random(args.seed).shuffle(windows)
+    with open(args.out, "w", encoding="utf-8") as f:
+        for t in windows[: args.n]:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    print(f"wrote {args.n} passages to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+//! Engine benchmarks, driven by `bench/run.sh` (not timed tests). Prints one JSON object per
+//! measurement on stdout.
+//!
+//! ```text
+//! cargo bench -p ragd-backends --bench engine -- embed PASSAGES.jsonl [LIMIT]
+//! cargo bench -p ragd-backends --bench engine -- vectors PASSAGES.jsonl OUT.f32
+//! cargo bench -p ragd-backends --bench engine -- search VECTORS.f32 QUERIES.jsonl SIZE[,SIZE…]
+//! ```
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ragd_backends::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
+use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::{EngineConfig, start_embedder};
+use ragd_core::ports::{Embedder, IndexChanges, IndexEntry, VectorIndex};
+use ragd_core::types::Embedding;
+use serde_json::json;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn embedder() -> Arc<dyn Embedder> {
+    let onnx = std::env::var("RAGD_EMBEDDINGS_ONNX")
+        .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = EngineConfig {
+        data_dir: std::env::temp_dir(),
+        embeddings_model: ragd_backends::model::MINILM_ID.into(),
+        models_dir: root().join("models"),
+        onnx_file: onnx.into(),
+        ort_library: None,
+        embed_threads: threads,
+        embed_batch_size: 32,
+        embed_queue: 64,
+        chunker: Default::default(),
+        exact_search_below: 0,
+        ann_ef_search: 96,
+        calibration: Default::default(),
+        limits: Default::default(),
+    };
+    start_embedder(&config).unwrap()
+}
+
+fn passages(path: &str) -> Vec<String> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    file.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn embed(args: &[String]) {
+    let mut texts = passages(&args[0]);
+    if let Some(limit) = args.get(1) {
+        texts.truncate(limit.parse().unwrap());
+    }
+    let e = embedder();
+    e.embed(texts[..32.min(texts.len())].to_vec())
+        .await
+        .unwrap(); // warm-up
+    let started = Instant::now();
+    let vectors = e.embed(texts.clone()).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(vectors.len(), texts.len());
+    let onnx = std::env::var("RAGD_EMBEDDINGS_ONNX")
+        .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into());
+    println!(
+        "{}",
+        json!({"engine": format!("ragd ort {onnx}"), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs})
+    );
+}
+
+async fn vectors(args: &[String]) {
+    let texts = passages(&args[0]);
+    let e = embedder();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args[1]).unwrap());
+    let started = Instant::now();
+    for (i, part) in texts.chunks(2048).enumerate() {
+        for v in e.embed(part.to_vec()).await.unwrap() {
+            for x in v.0 {
+                out.write_all(&x.to_le_bytes()).unwrap();
+            }
+        }
+        eprintln!(
+            "embedded {} / {} ({:.0}/s)",
+            (i + 1) * 2048,
+            texts.len(),
+            ((i + 1) * 2048) as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn load_vectors(path: &str) -> Vec<Vec<f32>> {
+    let raw = std::fs::read(path).unwrap();
+    raw.chunks_exact(384 * 4)
+        .map(|v| {
+            v.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect()
+}
+
+async fn search(args: &[String]) {
+    let all = load_vectors(&args[0]);
+    let queries: Vec<String> = passages(&args[1]).into_iter().take(200).collect();
+    let e = embedder();
+    let mut query_vectors = Vec::new();
+    let mut embed_ms = Vec::new();
+    for q in &queries {
+        let t = Instant::now();
+        query_vectors.push(e.embed(vec![q.clone()]).await.unwrap().remove(0));
+        embed_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for size in args[2].split(',').map(|s| s.parse::<usize>().unwrap()) {
+        assert!(
+            all.len() >= size,
+            "only {} vectors, {size} asked",
+            all.len()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ragd.db"))
+            .await
+            .unwrap();
+        let index = EmbeddedIndex::open(
+            EmbeddedIndexConfig::new(dir.path().join("index"), 384),
+            &store,
+        )
+        .await
+        .unwrap();
+        let t = Instant::now();
+        let added = all[..size]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| IndexEntry {
+                key: i as u64 + 1,
+                collection: 1,
+                vector: Embedding(v.clone()),
+            })
+            .collect();
+        index
+            .apply(IndexChanges {
+                removed: vec![],
+                added,
+            })
+            .await
+            .unwrap();
+        let build_s = t.elapsed().as_secs_f64();
+        for ef in [64usize, 96, 128] {
+            index.set_expansion_search(ef);
+            let (mut graph_ms, mut exact_ms, mut total_ms, mut recall) =
+                (vec![], vec![], vec![], 0.0);
+            for (qv, e_ms) in query_vectors.iter().zip(&embed_ms) {
+                let t = Instant::now();
+                let exact = index.exact_search(qv, &[1], 10).unwrap();
+                exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let graph = index.graph_search(qv, &[1], 10).unwrap();
+                let g = t.elapsed().as_secs_f64() * 1e3;
+                graph_ms.push(g);
+                total_ms.push(g + e_ms);
+                let truth: std::collections::HashSet<u64> = exact.iter().map(|x| x.0).collect();
+                recall += graph.iter().filter(|x| truth.contains(&x.0)).count() as f64 / 10.0;
+            }
+            for v in [&mut graph_ms, &mut exact_ms, &mut total_ms] {
+                v.sort_by(f64::total_cmp);
+            }
+            println!(
+                "{}",
+                json!({
+                    "bench": "search", "vectors": size, "ef": ef, "build_s": build_s,
+                    "recall_at_10": recall / query_vectors.len() as f64,
+                    "ann_p50_ms": percentile(&graph_ms, 0.5), "ann_p99_ms": percentile(&graph_ms, 0.99),
+                    "exact_p50_ms": percentile(&exact_ms, 0.5), "exact_p99_ms": percentile(&exact_ms, 0.99),
+                    "query_embed_plus_ann_p50_ms": percentile(&total_ms, 0.5), "query_embed_plus_ann_p99_ms": percentile(&total_ms, 0.99),
+                    "index_memory_mib": index.memory_usage() as f64 / 1048576.0,
+                })
+            );
+        }
+    }
+    embed_ms.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({"bench": "query_embed", "p50_ms": percentile(&embed_ms, 0.5), "p99_ms": percentile(&embed_ms, 0.99)})
+    );
+}
+
+/// Best cosine of the right document vs the best cosine of any other document, per corpus
+/// question, and the best cosine for questions the corpus cannot answer: the data behind the
+/// similarity calibration.
+async fn calibrate() {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        text: String,
+        expected: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Qs {
+        question: Vec<Q>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Off {
+        questions: Vec<String>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.calibration = ragd_core::relevance::Calibration::identity();
+    let engine = ragd_backends::Engine::open(&config, embedder())
+        .await
+        .unwrap();
+    let scope = ragd_core::types::Scope::default();
+    let docs = root().join("tests/corpus/docs");
+    let mut names: Vec<_> = std::fs::read_dir(&docs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    for name in &names {
+        let bytes = std::fs::read(docs.join(name)).unwrap();
+        let req = ragd_core::service::IngestRequest {
+            scope: scope.clone(),
+            source: name.clone(),
+            bytes,
+            metadata: Default::default(),
+        };
+        engine.service.ingest(req).await.unwrap();
+    }
+    let request = |q: &str| ragd_core::service::RetrieveRequest {
+        tenant: scope.tenant.clone(),
+        collection: None,
+        query: q.to_owned(),
+        k: ragd_core::types::TopK::new(50).unwrap(),
+        threshold: ragd_core::types::Threshold::new(0.0).unwrap(),
+    };
+    let qs: Qs = toml::from_str(
+        &std::fs::read_to_string(root().join("tests/corpus/questions.toml")).unwrap(),
+    )
+    .unwrap();
+    let off: Off = toml::from_str(
+        &std::fs::read_to_string(root().join("tests/corpus/offtopic.toml")).unwrap(),
+    )
+    .unwrap();
+    let (mut relevant, mut irrelevant) = (Vec::new(), Vec::new());
+    for q in &qs.question {
+        let hits = engine.service.retrieve(&request(&q.text)).await.unwrap();
+        let best = |right: bool| {
+            hits.iter()
+                .filter(|h| (h.chunk.document.source.source == q.expected) == right)
+                .map(|h| h.cosine)
+                .fold(f32::MIN, f32::max)
+        };
+        relevant.push(best(true));
+        irrelevant.push(best(false));
+    }
+    let mut offtopic = Vec::new();
+    for q in &off.questions {
+        let hits = engine.service.retrieve(&request(q)).await.unwrap();
+        offtopic.push(hits.first().map_or(0.0, |h| h.cosine));
+    }
+    let summary = |v: &mut Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        let all: Vec<f32> = v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect();
+        json!({"min": v[0], "p10": v[v.len() / 10], "median": v[v.len() / 2], "p90": v[v.len() * 9 / 10], "max": v[v.len() - 1], "all": all})
+    };
+    // The cosine cut that best separates the right document's passage from off-topic ones.
+    let (mut best_cut, mut best_acc) = (0.0f32, 0.0f64);
+    for step in 20..80 {
+        let cut = step as f32 / 100.0;
+        let tp = relevant.iter().filter(|&&c| c >= cut).count() as f64 / relevant.len() as f64;
+        let tn = offtopic.iter().filter(|&&c| c < cut).count() as f64 / offtopic.len() as f64;
+        if (tp + tn) / 2.0 > best_acc {
+            (best_cut, best_acc) = (cut, (tp + tn) / 2.0);
+        }
+    }
+    println!(
+        "{}",
+        json!({"bench": "calibration_cut", "cosine": best_cut, "balanced_accuracy": best_acc})
+    );
+    println!(
+        "{}",
+        json!({
+            "bench": "calibration",
+            "best_relevant_cosine": summary(&mut relevant),
+            "best_other_document_cosine": summary(&mut irrelevant),
+            "best_offtopic_cosine": summary(&mut offtopic),
+        })
+    );
+}
+
+fn test_config(data_dir: &Path) -> EngineConfig {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        embeddings_model: ragd_backends::model::MINILM_ID.into(),
+        models_dir: root().join("models"),
+        onnx_file: std::env::var("RAGD_EMBEDDINGS_ONNX")
+            .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into())
+            .into(),
+        ort_library: None,
+        embed_threads: threads,
+        embed_batch_size: 32,
+        embed_queue: 64,
+        chunker: Default::default(),
+        exact_search_below: 10_000,
+        ann_ef_search: 96,
+        calibration: Default::default(),
+        limits: Default::default(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.first().map(String::as_str) {
+        Some("embed") => rt.block_on(embed(&args[1..])),
+        Some("vectors") => rt.block_on(vectors(&args[1..])),
+        Some("search") => rt.block_on(search(&args[1..])),
+        Some("calibrate") => rt.block_on(calibrate()),
+        _ => eprintln!("usage: engine embed|vectors|search … (see the file's docs)"),
+    }
+}

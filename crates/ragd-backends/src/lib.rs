@@ -1,0 +1,166 @@
+//! Implementations of ragd's ports, and [`Engine::build`]: the one place where they are chosen.
+//!
+//! The embedded default needs only a data directory and the model files: SQLite for documents
+//! and chunks, an in-process HNSW index beside it, all-MiniLM-L6-v2 on ONNX Runtime, and loaders
+//! for text, Markdown, HTML, PDF and DOCX.
+
+pub mod embed_onnx;
+pub mod index_embedded;
+mod index_files;
+pub mod loaders;
+pub mod model;
+pub mod store_sqlite;
+mod store_write;
+pub mod tokenizer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ragd_core::chunking::{Chunker, ChunkerConfig};
+use ragd_core::ports::Embedder;
+use ragd_core::relevance::Calibration;
+use ragd_core::service::ServiceParts;
+use ragd_core::{RagService, Result, ServiceLimits};
+
+use crate::embed_onnx::{OnnxEmbedder, OnnxEmbedderConfig};
+use crate::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
+use crate::loaders::FileExtractor;
+use crate::store_sqlite::SqliteStore;
+use crate::tokenizer::TokenCount;
+
+/// Everything needed to build the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Directory of the database and the index.
+    pub data_dir: PathBuf,
+    /// The embedding model: a folder, or a known id resolved under `models_dir`.
+    pub embeddings_model: String,
+    /// Where `make model` puts models.
+    pub models_dir: PathBuf,
+    /// The ONNX graph, relative to the model folder (or absolute).
+    pub onnx_file: PathBuf,
+    /// `libonnxruntime.so`; default: `models_dir/onnxruntime/libonnxruntime.so`.
+    pub ort_library: Option<PathBuf>,
+    /// Model threads.
+    pub embed_threads: usize,
+    /// Texts per forward pass.
+    pub embed_batch_size: usize,
+    /// Embedding requests that may queue before callers wait.
+    pub embed_queue: usize,
+    /// Chunk size and overlap.
+    pub chunker: ChunkerConfig,
+    /// Collections of at most this many vectors are searched exactly.
+    pub exact_search_below: usize,
+    /// HNSW search breadth (ef).
+    pub ann_ef_search: usize,
+    /// Cosine → similarity calibration.
+    pub calibration: Calibration,
+    /// Pipeline limits.
+    pub limits: ServiceLimits,
+}
+
+/// The built engine: the service every transport uses, plus handles for maintenance.
+pub struct Engine {
+    /// The RAG service.
+    pub service: Arc<RagService>,
+    /// The document store.
+    pub store: Arc<SqliteStore>,
+    /// The vector index.
+    pub index: Arc<EmbeddedIndex>,
+}
+
+/// Starts the configured embedder.
+pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
+    let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
+    let ort_library = config
+        .ort_library
+        .clone()
+        .unwrap_or_else(|| config.models_dir.join("onnxruntime/libonnxruntime.so"));
+    let embedder = OnnxEmbedder::start(OnnxEmbedderConfig {
+        model_id: model.id.clone(),
+        tokenizer: model.dir.join("tokenizer.json"),
+        onnx: model.dir.join(&config.onnx_file),
+        ort_library,
+        threads: config.embed_threads,
+        batch_size: config.embed_batch_size,
+        queue_capacity: config.embed_queue,
+        max_seq_len: tokenizer::MAX_SEQ_LEN,
+    })?;
+    Ok(Arc::new(embedder))
+}
+
+/// The result of [`Engine::check`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// Documents in the store.
+    pub documents: u64,
+    /// Chunks in the store.
+    pub chunks: u64,
+    /// Vectors in the index.
+    pub vectors: u64,
+    /// Documents whose recorded chunk count differs from their stored chunks.
+    pub inconsistent_documents: Vec<String>,
+    /// Chunks of the store missing from the index.
+    pub missing_vectors: u64,
+    /// Whether everything agrees.
+    pub ok: bool,
+}
+
+impl Engine {
+    /// Verifies that documents, chunks and vectors agree.
+    pub async fn check(&self) -> Result<CheckReport> {
+        let keys = self.store.chunk_keys().await?;
+        let inconsistent = self.store.inconsistent_documents().await?;
+        let documents =
+            ragd_core::ports::DocumentStore::count_documents(self.store.as_ref(), None).await?;
+        let missing = self.index.missing(&keys);
+        let vectors = ragd_core::ports::VectorIndex::len(self.index.as_ref()) as u64;
+        let ok = inconsistent.is_empty() && missing == 0 && vectors == keys.len() as u64;
+        Ok(CheckReport {
+            documents,
+            chunks: keys.len() as u64,
+            vectors,
+            inconsistent_documents: inconsistent,
+            missing_vectors: missing,
+            ok,
+        })
+    }
+
+    /// Loads the model, then opens the stores.
+    pub async fn build(config: &EngineConfig) -> Result<Self> {
+        let embedder = start_embedder(config)?;
+        Self::open(config, embedder).await
+    }
+
+    /// Opens the stores around an already running embedder (tests share one model this way).
+    pub async fn open(config: &EngineConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ragd_core::Error::Unavailable(format!(
+                "cannot create data dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
+        let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
+        let store = Arc::new(SqliteStore::open(&config.data_dir.join("ragd.db")).await?);
+        let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
+        index_config.exact_below = config.exact_search_below;
+        index_config.expansion_search = config.ann_ef_search;
+        let index = Arc::new(EmbeddedIndex::open(index_config, &store).await?);
+        let service = RagService::new(ServiceParts {
+            embedder,
+            index: Arc::clone(&index) as _,
+            store: Arc::clone(&store) as _,
+            extractor: Arc::new(FileExtractor),
+            chunker: Chunker::new(config.chunker, Arc::new(counter)),
+            calibration: config.calibration.clone(),
+            composer: ragd_core::answer::ComposerConfig::default(),
+            limits: config.limits,
+        });
+        Ok(Self {
+            service: Arc::new(service),
+            store,
+            index,
+        })
+    }
+}

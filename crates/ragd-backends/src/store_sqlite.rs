@@ -1,0 +1,438 @@
+//! The embedded document store: SQLite (WAL) through sqlx, with migrations. It is the source of
+//! truth for documents, chunks *and their embeddings*: the vector index is derived from it and can
+//! always be rebuilt, so a crash at any point leaves either the whole new version of a document or
+//! the whole old one, never half.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ragd_core::ports::{DocumentFilter, DocumentStore, IndexChanges, IndexEntry, NewDocument};
+use ragd_core::types::{
+    ChunkDraft, ChunkKey, CollectionId, CollectionName, Document, DocumentId, Embedding, Scope,
+    SourceInfo, StoredChunk, TenantId,
+};
+use ragd_core::{Error, Result};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+/// Documents, chunks and embeddings in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+pub(crate) fn db_err(err: sqlx::Error) -> Error {
+    if matches!(err, sqlx::Error::PoolTimedOut) {
+        Error::Unavailable("the metadata database is busy".into())
+    } else {
+        Error::internal(err)
+    }
+}
+
+/// Encodes a vector as little-endian f32 bytes.
+pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+/// Decodes little-endian f32 bytes.
+pub(crate) fn decode_vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+const DOC_COLUMNS: &str = "d.id, d.source, d.title, d.mime, d.size_bytes, d.content_hash, d.pages, \
+    d.chunk_count, d.metadata, d.created_at, d.updated_at, t.name AS tenant, c.name AS collection";
+const DOC_FROM: &str =
+    "documents d JOIN collections c ON c.id = d.collection_id JOIN tenants t ON t.id = c.tenant_id";
+
+fn document_from_row(row: &SqliteRow) -> Result<Document> {
+    let id: String = row.try_get("id").map_err(db_err)?;
+    let metadata: String = row.try_get("metadata").map_err(db_err)?;
+    let tenant: String = row.try_get("tenant").map_err(db_err)?;
+    let collection: String = row.try_get("collection").map_err(db_err)?;
+    let pages: Option<i64> = row.try_get("pages").map_err(db_err)?;
+    let size: i64 = row.try_get("size_bytes").map_err(db_err)?;
+    let chunk_count: i64 = row.try_get("chunk_count").map_err(db_err)?;
+    Ok(Document {
+        id: DocumentId::parse(&id)?,
+        scope: Scope {
+            tenant: TenantId::parse(&tenant)?,
+            collection: CollectionName::parse(&collection)?,
+        },
+        source: SourceInfo {
+            source: row.try_get("source").map_err(db_err)?,
+            size_bytes: u64::try_from(size).unwrap_or(0),
+            content_hash: row.try_get("content_hash").map_err(db_err)?,
+        },
+        title: row.try_get("title").map_err(db_err)?,
+        mime: row.try_get("mime").map_err(db_err)?,
+        pages: pages.and_then(|p| u32::try_from(p).ok()),
+        chunk_count: u32::try_from(chunk_count).unwrap_or(0),
+        metadata: serde_json::from_str(&metadata).map_err(Error::internal)?,
+        created_at: row
+            .try_get::<DateTime<Utc>, _>("created_at")
+            .map_err(db_err)?,
+        updated_at: row
+            .try_get::<DateTime<Utc>, _>("updated_at")
+            .map_err(db_err)?,
+    })
+}
+
+fn chunk_from_row(row: &SqliteRow) -> Result<ChunkDraft> {
+    let get_usize = |name: &str| -> Result<usize> {
+        let v: i64 = row.try_get(name).map_err(db_err)?;
+        usize::try_from(v).map_err(Error::internal)
+    };
+    let page: Option<i64> = row.try_get("page").map_err(db_err)?;
+    Ok(ChunkDraft {
+        index: u32::try_from(get_usize("idx")?).map_err(Error::internal)?,
+        text: row.try_get("text").map_err(db_err)?,
+        char_start: get_usize("char_start")?,
+        char_end: get_usize("char_end")?,
+        page: page.and_then(|p| u32::try_from(p).ok()),
+        heading: row.try_get("heading").map_err(db_err)?,
+    })
+}
+
+fn key_of(row: &SqliteRow) -> Result<ChunkKey> {
+    let key: i64 = row.try_get("key").map_err(db_err)?;
+    u64::try_from(key).map_err(Error::internal)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(Error::internal)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                Error::Unavailable(format!("cannot open database {}: {e}", path.display()))
+            })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(Error::internal)?;
+        Ok(Self { pool })
+    }
+
+    /// `(key, collection)` of every chunk, in key order: what the vector index must hold.
+    pub async fn chunk_keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>> {
+        let rows = sqlx::query("SELECT key, collection_id FROM chunks ORDER BY key")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let coll: i64 = r.try_get("collection_id").map_err(db_err)?;
+                Ok((
+                    key_of(r)?,
+                    CollectionId::try_from(coll).map_err(Error::internal)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Index entries (with vectors) for the given keys.
+    pub async fn index_entries(&self, keys: &[ChunkKey]) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(500) {
+            let mut qb = QueryBuilder::new(
+                "SELECT key, collection_id, embedding FROM chunks WHERE key IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for &k in batch {
+                sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let coll: i64 = row.try_get("collection_id").map_err(db_err)?;
+                let blob: Vec<u8> = row.try_get("embedding").map_err(db_err)?;
+                out.push(IndexEntry {
+                    key: key_of(&row)?,
+                    collection: CollectionId::try_from(coll).map_err(Error::internal)?,
+                    vector: Embedding(decode_vector(&blob)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of documents whose `chunk_count` differs from their stored chunks (should be none).
+    pub async fn inconsistent_documents(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT d.id FROM documents d LEFT JOIN chunks c ON c.document_id = d.id \
+             GROUP BY d.id HAVING COUNT(c.key) != d.chunk_count",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn document_where(&self, clause: &str, bind: &str) -> Result<Option<Document>> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE {clause}");
+        let row = sqlx::query(&sql)
+            .bind(bind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn chunks_where(
+        &self,
+        qb: &mut QueryBuilder<'_, sqlx::Sqlite>,
+    ) -> Result<Vec<(ChunkKey, String, ChunkDraft)>> {
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_of(r)?,
+                    r.try_get("document_id").map_err(db_err)?,
+                    chunk_from_row(r)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+const CHUNK_COLUMNS: &str =
+    "SELECT key, document_id, idx, text, char_start, char_end, page, heading FROM chunks";
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn collection_id(&self, scope: &Scope) -> Result<CollectionId> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO collections (tenant_id, name, created_at) \
+             SELECT id, ?, ? FROM tenants WHERE name = ? ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(scope.collection.as_str())
+        .bind(now)
+        .bind(scope.tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id WHERE t.name = ? AND c.name = ?",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(scope.collection.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        CollectionId::try_from(id).map_err(Error::internal)
+    }
+
+    async fn collection_ids(
+        &self,
+        tenant: &str,
+        collection: Option<&str>,
+    ) -> Result<Vec<CollectionId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id \
+             WHERE t.name = ? AND (? IS NULL OR c.name = ?)",
+        )
+        .bind(tenant)
+        .bind(collection)
+        .bind(collection)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        ids.into_iter()
+            .map(|i| CollectionId::try_from(i).map_err(Error::internal))
+            .collect()
+    }
+
+    async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
+        let sql = format!(
+            "SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE t.name = ? AND c.name = ? AND d.source = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(scope.tenant.as_str())
+            .bind(scope.collection.as_str())
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn put_document(&self, doc: NewDocument) -> Result<(Document, IndexChanges)> {
+        crate::store_write::put_document(self, &self.pool, doc).await
+    }
+
+    async fn delete_document(&self, id: DocumentId) -> Result<(Document, IndexChanges)> {
+        let document = self.get_document(id).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let keys: Vec<i64> = sqlx::query_scalar("SELECT key FROM chunks WHERE document_id = ?")
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let deleted = sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("document {id}")));
+        }
+        tx.commit().await.map_err(db_err)?;
+        let removed = keys
+            .into_iter()
+            .filter_map(|k| u64::try_from(k).ok())
+            .collect();
+        Ok((
+            document,
+            IndexChanges {
+                removed,
+                added: Vec::new(),
+            },
+        ))
+    }
+
+    async fn get_document(&self, id: DocumentId) -> Result<Document> {
+        self.document_where("d.id = ?", &id.to_string())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("document {id}")))
+    }
+
+    async fn list_documents(&self, filter: &DocumentFilter) -> Result<(Vec<Document>, u64)> {
+        let sql = format!(
+            "SELECT {DOC_COLUMNS}, COUNT(*) OVER () AS total FROM {DOC_FROM} \
+             WHERE (? IS NULL OR t.name = ?) AND (? IS NULL OR c.name = ?) \
+             ORDER BY d.updated_at DESC, d.id DESC LIMIT ? OFFSET ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(filter.tenant.as_deref())
+            .bind(filter.tenant.as_deref())
+            .bind(filter.collection.as_deref())
+            .bind(filter.collection.as_deref())
+            .bind(i64::from(filter.limit))
+            .bind(i64::from(filter.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let total: i64 = match rows.first() {
+            Some(r) => r.try_get("total").map_err(db_err)?,
+            // A page past the end still reports the real total.
+            None => {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?) AND (? IS NULL OR c.name = ?)"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(filter.tenant.as_deref())
+                    .bind(filter.tenant.as_deref())
+                    .bind(filter.collection.as_deref())
+                    .bind(filter.collection.as_deref())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?
+            }
+        };
+        let docs = rows
+            .iter()
+            .map(document_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((docs, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn document_chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>> {
+        let document = self.get_document(id).await?;
+        let mut qb = QueryBuilder::new(CHUNK_COLUMNS);
+        qb.push(" WHERE document_id = ")
+            .push_bind(id.to_string())
+            .push(" ORDER BY idx");
+        let chunks = self.chunks_where(&mut qb).await?;
+        Ok(chunks
+            .into_iter()
+            .map(|(key, _, chunk)| StoredChunk {
+                key,
+                chunk,
+                document: document.clone(),
+            })
+            .collect())
+    }
+
+    async fn chunks_by_keys(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(CHUNK_COLUMNS);
+        qb.push(" WHERE key IN (");
+        let mut sep = qb.separated(", ");
+        for &k in keys {
+            sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+        }
+        qb.push(")");
+        let rows = self.chunks_where(&mut qb).await?;
+        let mut docs: std::collections::HashMap<String, Document> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for &key in keys {
+            let Some((_, doc_id, chunk)) = rows.iter().find(|(k, _, _)| *k == key) else {
+                continue;
+            };
+            let document = match docs.get(doc_id) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = self.get_document(DocumentId::parse(doc_id)?).await?;
+                    docs.insert(doc_id.clone(), d.clone());
+                    d
+                }
+            };
+            out.push(StoredChunk {
+                key,
+                chunk: chunk.clone(),
+                document,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn count_documents(&self, tenant: Option<&str>) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?)");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,122 @@
+//! The write side of [`SqliteStore`]: one transaction per document version.
+
+use chrono::Utc;
+use ragd_core::ports::{DocumentStore, IndexChanges, IndexEntry, NewDocument};
+use ragd_core::types::{Document, DocumentId};
+use ragd_core::{Error, Result};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use crate::store_sqlite::{SqliteStore, db_err, encode_vector};
+
+/// Rows per multi-row chunk insert (SQLite allows 32766 bound parameters; a row binds 9).
+const INSERT_BATCH: usize = 256;
+
+/// Writes `doc`, replacing the chunks of an existing document with the same source (which keeps
+/// its id and creation time), all in one transaction.
+pub(crate) async fn put_document(
+    store: &SqliteStore,
+    pool: &SqlitePool,
+    doc: NewDocument,
+) -> Result<(Document, IndexChanges)> {
+    let collection = store.collection_id(&doc.scope).await?;
+    let now = Utc::now();
+    let metadata = serde_json::to_string(&doc.metadata).map_err(Error::internal)?;
+    let chunk_count = i64::try_from(doc.chunks.len()).map_err(Error::internal)?;
+    let mut tx = pool.begin().await.map_err(db_err)?;
+
+    let existing: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM documents WHERE collection_id = ? AND source = ?")
+            .bind(collection)
+            .bind(&doc.source.source)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    let mut removed = Vec::new();
+    let id = match existing {
+        Some((id,)) => {
+            let keys: Vec<i64> =
+                sqlx::query_scalar("DELETE FROM chunks WHERE document_id = ? RETURNING key")
+                    .bind(&id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            removed.extend(keys.into_iter().filter_map(|k| u64::try_from(k).ok()));
+            sqlx::query(
+                "UPDATE documents SET title = ?, mime = ?, size_bytes = ?, content_hash = ?, pages = ?, \
+                 chunk_count = ?, metadata = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(&doc.title)
+            .bind(&doc.mime)
+            .bind(i64::try_from(doc.source.size_bytes).map_err(Error::internal)?)
+            .bind(&doc.source.content_hash)
+            .bind(doc.pages.map(i64::from))
+            .bind(chunk_count)
+            .bind(&metadata)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            DocumentId::parse(&id)?
+        }
+        None => {
+            let id = DocumentId::new();
+            sqlx::query(
+                "INSERT INTO documents (id, collection_id, source, title, mime, size_bytes, content_hash, \
+                 pages, chunk_count, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(collection)
+            .bind(&doc.source.source)
+            .bind(&doc.title)
+            .bind(&doc.mime)
+            .bind(i64::try_from(doc.source.size_bytes).map_err(Error::internal)?)
+            .bind(&doc.source.content_hash)
+            .bind(doc.pages.map(i64::from))
+            .bind(chunk_count)
+            .bind(&metadata)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            id
+        }
+    };
+
+    let mut added = Vec::with_capacity(doc.chunks.len());
+    for batch in doc.chunks.chunks(INSERT_BATCH) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO chunks (document_id, collection_id, idx, text, char_start, char_end, page, heading, embedding) ",
+        );
+        qb.push_values(batch, |mut row, (chunk, vector)| {
+            row.push_bind(id.to_string())
+                .push_bind(collection)
+                .push_bind(i64::from(chunk.index))
+                .push_bind(chunk.text.clone())
+                .push_bind(i64::try_from(chunk.char_start).unwrap_or(i64::MAX))
+                .push_bind(i64::try_from(chunk.char_end).unwrap_or(i64::MAX))
+                .push_bind(chunk.page.map(i64::from))
+                .push_bind(chunk.heading.clone())
+                .push_bind(encode_vector(&vector.0));
+        });
+        qb.push(" RETURNING key, idx");
+        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db_err)?;
+        for row in rows {
+            let key: i64 = row.try_get("key").map_err(db_err)?;
+            let idx: i64 = row.try_get("idx").map_err(db_err)?;
+            let (_, vector) = batch
+                .iter()
+                .find(|(c, _)| i64::from(c.index) == idx)
+                .ok_or_else(|| Error::internal("inserted chunk not found in batch"))?;
+            added.push(IndexEntry {
+                key: u64::try_from(key).map_err(Error::internal)?,
+                collection,
+                vector: vector.clone(),
+            });
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    let document = store.get_document(id).await?;
+    Ok((document, IndexChanges { removed, added }))
+}

@@ -1,0 +1,108 @@
+//! Shared set-up: one model for the whole test binary, a fresh data dir per test.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ragd_backends::{Engine, EngineConfig, start_embedder};
+use ragd_core::chunking::ChunkerConfig;
+use ragd_core::ports::Embedder;
+use ragd_core::relevance::Calibration;
+use ragd_core::service::{IngestRequest, RetrieveRequest};
+use ragd_core::types::{CollectionName, Scope, TenantId, Threshold, TopK};
+use ragd_core::{IngestOutcome, Result, ServiceLimits};
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub(crate) fn config(data_dir: &Path) -> EngineConfig {
+    let models_dir = root().join("models");
+    assert!(
+        models_dir.join("all-MiniLM-L6-v2/tokenizer.json").is_file(),
+        "the model is missing: run `make model` (make test does it first)"
+    );
+    EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        embeddings_model: ragd_backends::model::MINILM_ID.to_owned(),
+        models_dir,
+        onnx_file: "onnx/model_fused_fp32.onnx".into(),
+        ort_library: None,
+        embed_threads: 2,
+        embed_batch_size: 32,
+        embed_queue: 64,
+        chunker: ChunkerConfig::default(),
+        exact_search_below: 10_000,
+        ann_ef_search: 96,
+        calibration: Calibration::minilm_default(),
+        limits: ServiceLimits::default(),
+    }
+}
+
+static EMBEDDER: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
+
+/// The model, loaded once per test binary.
+pub(crate) fn embedder() -> Arc<dyn Embedder> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Arc::clone(EMBEDDER.get_or_init(|| start_embedder(&config(dir.path())).expect("model loads")))
+}
+
+pub(crate) async fn engine(data_dir: &Path) -> Engine {
+    Engine::open(&config(data_dir), embedder())
+        .await
+        .expect("engine opens")
+}
+
+pub(crate) fn scope(tenant: &str, collection: &str) -> Scope {
+    Scope {
+        tenant: TenantId::parse(tenant).expect("tenant"),
+        collection: CollectionName::parse(collection).expect("collection"),
+    }
+}
+
+pub(crate) async fn ingest(
+    engine: &Engine,
+    scope: &Scope,
+    source: &str,
+    bytes: &[u8],
+) -> Result<IngestOutcome> {
+    let request = IngestRequest {
+        scope: scope.clone(),
+        source: source.to_owned(),
+        bytes: bytes.to_vec(),
+        metadata: serde_json::Map::new(),
+    };
+    engine.service.ingest(request).await
+}
+
+pub(crate) fn retrieve(
+    tenant: &str,
+    collection: Option<&str>,
+    query: &str,
+    k: usize,
+    threshold: f32,
+) -> RetrieveRequest {
+    RetrieveRequest {
+        tenant: TenantId::parse(tenant).expect("tenant"),
+        collection: collection.map(str::to_owned),
+        query: query.to_owned(),
+        k: TopK::new(k).expect("k"),
+        threshold: Threshold::new(threshold).expect("threshold"),
+    }
+}
+
+/// `(file name, bytes)` of every corpus document.
+pub(crate) fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = root().join("tests/corpus/docs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect()
+}

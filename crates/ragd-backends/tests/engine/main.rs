@@ -1,0 +1,9 @@
+//! End-to-end tests of the engine through its real parts: all-MiniLM-L6-v2 on ONNX Runtime, a
+//! real SQLite file, the real HNSW index on disk, the real loaders. The model must be present
+//! (`make model`, which `make test` runs first); these tests never skip.
+
+mod corpus;
+mod embedding;
+mod helpers;
+mod lifecycle;
+mod persistence;

@@ -1,0 +1,110 @@
+//! The index survives restarts and crashes: it is reloaded, reconciled with the database after
+//! an unsaved change, and rebuilt when its files are damaged.
+
+use ragd_core::ports::{DocumentStore, VectorIndex};
+
+use crate::helpers::{engine, ingest, retrieve, scope};
+
+async fn seed(engine: &ragd_backends::Engine, n: usize) {
+    let s = scope("default", "documents");
+    for i in 0..n {
+        let text = format!(
+            "Note {i}: the {} cat sat on mat number {i} near the {} window.",
+            ["black", "white", "grey"][i % 3],
+            ["north", "south"][i % 2]
+        );
+        ingest(engine, &s, &format!("note-{i}.txt"), text.as_bytes())
+            .await
+            .expect("ingest");
+    }
+}
+
+async fn top(engine: &ragd_backends::Engine) -> Vec<u64> {
+    let hits = engine
+        .service
+        .retrieve(&retrieve(
+            "default",
+            None,
+            "grey cat near the south window",
+            5,
+            0.0,
+        ))
+        .await
+        .expect("search");
+    hits.iter().map(|h| h.chunk.key).collect()
+}
+
+#[tokio::test]
+async fn reopening_loads_the_saved_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = {
+        let engine = engine(dir.path()).await;
+        seed(&engine, 12).await;
+        engine.index.flush().await.expect("flush");
+        top(&engine).await
+    };
+    let engine = engine(dir.path()).await;
+    assert_eq!(top(&engine).await, before);
+    assert!(engine.check().await.expect("check").ok);
+}
+
+#[tokio::test]
+async fn unsaved_changes_are_reconciled_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let engine = engine(dir.path()).await;
+        seed(&engine, 6).await;
+        engine.index.flush().await.expect("flush");
+        // Changes committed to the database but never saved in the index: a crash right after.
+        seed(&engine, 9).await;
+        let (docs, _) = engine
+            .service
+            .documents(&ragd_core::ports::DocumentFilter {
+                tenant: None,
+                collection: None,
+                limit: 2,
+                offset: 0,
+            })
+            .await
+            .expect("list");
+        engine
+            .store
+            .delete_document(docs[0].id)
+            .await
+            .expect("delete behind the index's back");
+    }
+    let engine = engine(dir.path()).await;
+    let report = engine.check().await.expect("check");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.vectors, 8);
+}
+
+#[tokio::test]
+async fn damaged_index_files_are_rebuilt_and_half_saves_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = {
+        let engine = engine(dir.path()).await;
+        seed(&engine, 10).await;
+        engine.index.flush().await.expect("flush");
+        top(&engine).await
+    };
+    let index_dir = dir.path().join("index");
+    let current = std::fs::read_to_string(index_dir.join("CURRENT")).expect("CURRENT");
+    // A save that died half-way: a later generation without CURRENT pointing at it.
+    std::fs::create_dir_all(index_dir.join("gen-999")).expect("mkdir");
+    std::fs::write(index_dir.join("gen-999/vectors.usearch"), b"garbage").expect("write");
+    {
+        let engine = engine(dir.path()).await;
+        assert_eq!(top(&engine).await, before);
+    }
+    // The live generation damaged: truncated vectors file.
+    let live = index_dir.join(current.trim()).join("vectors.usearch");
+    if live.exists() {
+        let bytes = std::fs::read(&live).expect("read");
+        std::fs::write(&live, &bytes[..bytes.len() / 2]).expect("truncate");
+    }
+    std::fs::write(index_dir.join("CURRENT"), current).expect("keep pointer");
+    let engine = engine(dir.path()).await;
+    assert_eq!(top(&engine).await, before, "rebuilt from the database");
+    assert!(engine.check().await.expect("check").ok);
+}

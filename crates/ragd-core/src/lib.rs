@@ -1,0 +1,19 @@
+//! ragd's domain: the types, the ports (traits) that backends implement, and the pipelines that
+//! use them — ingestion (extract → chunk → embed → store) and retrieval (embed → search → answer).
+//!
+//! This crate has no HTTP, SQL or ML dependency: backends live in `ragd-backends` and are chosen
+//! once at start-up; every transport (CLI, HTTP, workers) goes through [`RagService`].
+
+pub mod answer;
+pub mod chunking;
+pub mod error;
+pub mod ports;
+pub mod relevance;
+pub mod service;
+pub mod types;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use service::{IngestOutcome, RagService, ServiceLimits};

@@ -1,0 +1,176 @@
+//! `ragd ingest PATH…`: walk, ingest a few files at a time (so the embedder's batches stay full),
+//! show progress, print a summary; a failing file is reported and the rest go on.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ragd_api::{FileResult, IngestSummary};
+use ragd_backends::Engine;
+use ragd_backends::loaders::{WalkOptions, collect_files};
+use ragd_core::service::IngestRequest;
+use ragd_core::types::{CollectionName, Scope, TenantId};
+use ragd_core::{IngestOutcome, RagService};
+use tokio::task::JoinSet;
+
+use crate::cli::IngestArgs;
+
+fn parse_metadata(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_owned(), serde_json::Value::String(v.to_owned())))
+            }
+            _ => bail!("--metadata {p:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+async fn ingest_one(
+    service: Arc<RagService>,
+    scope: Scope,
+    source: String,
+    path: std::path::PathBuf,
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> FileResult {
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) => {
+            return FileResult::Failed {
+                source,
+                error: format!("{}: {e}", path.display()),
+            };
+        }
+    };
+    let request = IngestRequest {
+        scope,
+        source: source.clone(),
+        bytes,
+        metadata,
+    };
+    match service.ingest(request).await {
+        Ok(IngestOutcome::Ingested { document, replaced }) => FileResult::Ingested {
+            source,
+            document_id: document.id.to_string(),
+            chunks: document.chunk_count,
+            replaced,
+        },
+        Ok(IngestOutcome::Unchanged { document }) => FileResult::Unchanged {
+            source,
+            document_id: document.id.to_string(),
+        },
+        Err(err) => FileResult::Failed {
+            source,
+            error: err.to_string(),
+        },
+    }
+}
+
+fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Runs the command; exit code 1 when any file failed.
+pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let scope = Scope {
+        tenant: TenantId::parse(&args.scope.tenant)?,
+        collection: CollectionName::parse(&args.scope.collection)?,
+    };
+    let metadata = parse_metadata(&args.metadata)?;
+    let options = WalkOptions {
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+    };
+    let files = collect_files(&args.paths, &options).context("finding files")?;
+    let started = Instant::now();
+    let bar = progress_bar(files.len(), args.quiet || args.json);
+    let mut summary = IngestSummary {
+        ingested: 0,
+        unchanged: 0,
+        failed: 0,
+        chunks: 0,
+        seconds: 0.0,
+        files: Vec::new(),
+    };
+    let mut tasks = JoinSet::new();
+    let mut queue = files.into_iter();
+    loop {
+        while tasks.len() < args.jobs.max(1) {
+            let Some(file) = queue.next() else { break };
+            let service = Arc::clone(&engine.service);
+            tasks.spawn(ingest_one(
+                service,
+                scope.clone(),
+                file.source,
+                file.path,
+                metadata.clone(),
+            ));
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let result = done.context("ingestion task failed")?;
+        match &result {
+            FileResult::Ingested { chunks, .. } => {
+                summary.ingested += 1;
+                summary.chunks += u64::from(*chunks);
+            }
+            FileResult::Unchanged { .. } => summary.unchanged += 1,
+            FileResult::Failed { error, .. } => {
+                summary.failed += 1;
+                bar.suspend(|| eprintln!("failed: {error}"));
+            }
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "{} chunks, {:.1} chunks/s",
+            summary.chunks,
+            summary.chunks as f64 / secs
+        ));
+        bar.inc(1);
+        summary.files.push(result);
+    }
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    print_summary(&summary, args.json)?;
+    Ok(if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(s: &IngestSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    println!(
+        "ingested {} file(s) ({} chunks), unchanged {}, failed {} in {:.1}s ({:.1} chunks/s)",
+        s.ingested,
+        s.chunks,
+        s.unchanged,
+        s.failed,
+        s.seconds,
+        s.chunks as f64 / s.seconds.max(1e-9)
+    );
+    for f in &s.files {
+        if let FileResult::Failed { source, error } = f {
+            println!("  failed  {source}: {error}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `ragd query "…"`: retrieve, compose the extractive answer, print it (or the chapter's
+//! `QueryResponse` JSON with `--json`).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use ragd_api::QueryResponse;
+use ragd_backends::Engine;
+use ragd_core::service::RetrieveRequest;
+use ragd_core::types::{TenantId, Threshold, TopK};
+
+use crate::cli::QueryArgs;
+use crate::convert;
+
+/// Runs the command.
+pub(crate) async fn run(engine: &Engine, args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let query = args.query.trim().to_owned();
+    if query.is_empty() {
+        anyhow::bail!("the question is empty");
+    }
+    let request = RetrieveRequest {
+        tenant: TenantId::parse(&args.tenant)?,
+        collection: args.collection.clone(),
+        query: query.clone(),
+        k: TopK::new(args.k)?,
+        threshold: Threshold::new(args.threshold)?,
+    };
+    let outcome = engine.service.query(&request).await?;
+    let response = QueryResponse {
+        request_id: uuid_like(),
+        query,
+        answer: outcome.answer.text.clone(),
+        sources: outcome.hits.iter().map(convert::source).collect(),
+        confidence: outcome.answer.confidence,
+        processing_time: started.elapsed().as_secs_f64(),
+        timestamp: chrono::Utc::now(),
+        guardrails_triggered: Vec::new(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}\n", response.answer);
+    println!(
+        "confidence {:.2}   ({:.0} ms)",
+        response.confidence,
+        response.processing_time * 1000.0
+    );
+    for (n, s) in response.sources.iter().enumerate() {
+        let field = |k: &str| {
+            s.metadata
+                .get(k)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        let page = field("page").map(|p| format!(" p.{p}")).unwrap_or_default();
+        println!(
+            "[{}] {:.2}  {}{}  ({})",
+            n + 1,
+            s.similarity,
+            field("title").unwrap_or_default(),
+            page,
+            field("source").unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uuid_like() -> String {
+    ragd_core::types::DocumentId::new().to_string()
+}

@@ -1,0 +1,139 @@
+//! Engine settings from flags and environment variables (the chapter's names where it has one,
+//! `RAGD_*` otherwise), validated into [`EngineConfig`] with errors that name the setting.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use ragd_backends::EngineConfig;
+use ragd_core::ServiceLimits;
+use ragd_core::chunking::ChunkerConfig;
+use ragd_core::relevance::Calibration;
+
+/// How `similarity` is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SimilarityScale {
+    /// Relevance calibrated for all-MiniLM-L6-v2 (0.7 separates relevant from irrelevant).
+    Calibrated,
+    /// Raw cosine similarity, clamped to [0, 1].
+    Cosine,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EngineArgs {
+    /// Directory of the database and the vector index.
+    #[arg(long, global = true, env = "RAGD_DATA_DIR", default_value = "data")]
+    pub(crate) data_dir: PathBuf,
+    /// Embedding model: a local folder, or sentence-transformers/all-MiniLM-L6-v2 (from `make model`).
+    #[arg(long, global = true, env = "EMBEDDINGS_MODEL", default_value = ragd_backends::model::MINILM_ID)]
+    pub(crate) embeddings_model: String,
+    /// Where `make model` puts models.
+    #[arg(long, global = true, env = "RAGD_MODELS_DIR", default_value = "models")]
+    pub(crate) models_dir: PathBuf,
+    /// ONNX graph of the model, relative to the model folder.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_EMBEDDINGS_ONNX",
+        default_value = "onnx/model_fused_fp32.onnx"
+    )]
+    pub(crate) embeddings_onnx: PathBuf,
+    /// libonnxruntime.so (default: MODELS_DIR/onnxruntime/libonnxruntime.so).
+    #[arg(long, global = true, env = "ORT_DYLIB_PATH")]
+    pub(crate) ort_dylib_path: Option<PathBuf>,
+    /// Threads the embedding model uses.
+    #[arg(long, global = true, env = "RAGD_EMBED_THREADS", default_value_t = default_threads())]
+    pub(crate) embed_threads: usize,
+    /// Texts per forward pass of the model.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_EMBED_BATCH_SIZE",
+        default_value_t = 32
+    )]
+    pub(crate) embed_batch_size: usize,
+    /// Embedding requests that may wait before callers are held back.
+    #[arg(long, global = true, env = "RAGD_EMBED_QUEUE", default_value_t = 256)]
+    pub(crate) embed_queue: usize,
+    /// Chunk size in model tokens (8-254).
+    #[arg(long, global = true, env = "RAGD_CHUNK_TOKENS", default_value_t = 200)]
+    pub(crate) chunk_tokens: usize,
+    /// Tokens shared by consecutive chunks (less than half the chunk size).
+    #[arg(long, global = true, env = "RAGD_CHUNK_OVERLAP", default_value_t = 32)]
+    pub(crate) chunk_overlap: usize,
+    /// Searches over at most this many vectors are exact instead of approximate.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_EXACT_SEARCH_BELOW",
+        default_value_t = 10_000
+    )]
+    pub(crate) exact_search_below: usize,
+    /// HNSW search breadth (higher: better recall, slower).
+    #[arg(long, global = true, env = "RAGD_ANN_EF_SEARCH", default_value_t = 96)]
+    pub(crate) ann_ef_search: usize,
+    /// Largest document accepted, in bytes.
+    #[arg(long, global = true, env = "RAGD_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_document_bytes: u64,
+    /// Most chunks one document may produce.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_MAX_CHUNKS_PER_DOCUMENT",
+        default_value_t = 50_000
+    )]
+    pub(crate) max_chunks_per_document: usize,
+    /// How similarity scores are reported and thresholded.
+    #[arg(long, global = true, env = "RAGD_SIMILARITY", value_enum, default_value_t = SimilarityScale::Calibrated)]
+    pub(crate) similarity: SimilarityScale,
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "warn")]
+    pub(crate) log_level: String,
+}
+
+impl EngineArgs {
+    /// Validates the settings, naming the one to fix.
+    pub(crate) fn to_config(&self) -> anyhow::Result<EngineConfig> {
+        let chunker = ChunkerConfig::new(self.chunk_tokens, self.chunk_overlap)
+            .context("RAGD_CHUNK_TOKENS / RAGD_CHUNK_OVERLAP")?;
+        for (name, value) in [
+            ("RAGD_EMBED_THREADS", self.embed_threads),
+            ("RAGD_EMBED_BATCH_SIZE", self.embed_batch_size),
+            ("RAGD_EMBED_QUEUE", self.embed_queue),
+            ("RAGD_ANN_EF_SEARCH", self.ann_ef_search),
+            ("RAGD_MAX_CHUNKS_PER_DOCUMENT", self.max_chunks_per_document),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if self.embed_batch_size > 1024 {
+            bail!("RAGD_EMBED_BATCH_SIZE must be at most 1024");
+        }
+        Ok(EngineConfig {
+            data_dir: self.data_dir.clone(),
+            embeddings_model: self.embeddings_model.clone(),
+            models_dir: self.models_dir.clone(),
+            onnx_file: self.embeddings_onnx.clone(),
+            ort_library: self.ort_dylib_path.clone(),
+            embed_threads: self.embed_threads,
+            embed_batch_size: self.embed_batch_size,
+            embed_queue: self.embed_queue,
+            chunker,
+            exact_search_below: self.exact_search_below,
+            ann_ef_search: self.ann_ef_search,
+            calibration: match self.similarity {
+                SimilarityScale::Calibrated => Calibration::minilm_default(),
+                SimilarityScale::Cosine => Calibration::identity(),
+            },
+            limits: ServiceLimits {
+                max_document_bytes: self.max_document_bytes,
+                max_chunks_per_document: self.max_chunks_per_document,
+            },
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! Domain values → wire types (`ragd-api`), in one place.
+
+use ragd_api::{DocumentInfo, Source};
+use ragd_core::types::{Document, Hit};
+use serde_json::{Value, json};
+
+/// A stored document as the API shows it.
+pub(crate) fn document(d: &Document) -> DocumentInfo {
+    DocumentInfo {
+        id: d.id.to_string(),
+        tenant: d.scope.tenant.as_str().to_owned(),
+        collection: d.scope.collection.as_str().to_owned(),
+        source: d.source.source.clone(),
+        title: d.title.clone(),
+        mime: d.mime.clone(),
+        size_bytes: d.source.size_bytes,
+        content_hash: d.source.content_hash.clone(),
+        pages: d.pages,
+        chunk_count: d.chunk_count,
+        metadata: d.metadata.clone(),
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
+}
+
+/// A retrieval hit as the chapter's `sources[]` entry.
+pub(crate) fn source(hit: &Hit) -> Source {
+    let c = &hit.chunk;
+    let mut metadata = c.document.metadata.clone();
+    let fields: [(&str, Value); 10] = [
+        ("document_id", json!(c.document.id.to_string())),
+        ("source", json!(c.document.source.source)),
+        ("title", json!(c.document.title)),
+        ("collection", json!(c.document.scope.collection.as_str())),
+        ("chunk_index", json!(c.chunk.index)),
+        ("char_start", json!(c.chunk.char_start)),
+        ("char_end", json!(c.chunk.char_end)),
+        ("page", json!(c.chunk.page)),
+        ("heading", json!(c.chunk.heading)),
+        ("cosine", json!(hit.cosine)),
+    ];
+    for (k, v) in fields {
+        if !v.is_null() {
+            metadata.insert(k.to_owned(), v);
+        }
+    }
+    Source {
+        content: c.chunk.text.clone(),
+        similarity: hit.similarity,
+        metadata,
+    }
+}

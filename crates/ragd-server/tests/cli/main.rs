@@ -1,0 +1,5 @@
+//! End-to-end tests of the `ragd` binary: real process, real model, real SQLite file and index.
+
+mod crash;
+mod helpers;
+mod workflow;
