@@ -99,38 +99,48 @@ def page_words(path):
     return words
 
 
-def get_html_root(deb):
+def get_html_roots(debs, packages):
+    """Extract each .deb (downloading `packages` with apt-get when no --deb is given) and return
+    the documentation folders to read."""
     tmp = tempfile.mkdtemp(prefix="pydoc-")
-    if deb is None:
-        subprocess.run(["apt-get", "download", "python3.11-doc"], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        debs = glob.glob(os.path.join(tmp, "python3.11-doc_*.deb"))
-        if not debs:
-            sys.exit("apt-get download python3.11-doc produced no .deb")
-        deb = debs[0]
-    print(f"corpus: {os.path.basename(deb)}", file=sys.stderr)
-    subprocess.run(["dpkg-deb", "-x", deb, os.path.join(tmp, "x")], check=True)
-    return os.path.join(tmp, "x", "usr", "share", "doc", "python3.11", "html")
+    if not debs:
+        debs = []
+        for package in packages:
+            subprocess.run(["apt-get", "download", package], cwd=tmp, check=True,
+                           stdout=subprocess.DEVNULL)
+            found = glob.glob(os.path.join(tmp, f"{package}_*.deb"))
+            if not found:
+                sys.exit(f"apt-get download {package} produced no .deb")
+            debs.append(found[0])
+    roots = []
+    for i, deb in enumerate(debs):
+        print(f"corpus: {os.path.basename(deb)}", file=sys.stderr)
+        dest = os.path.join(tmp, f"x{i}")
+        subprocess.run(["dpkg-deb", "-x", deb, dest], check=True)
+        roots.append(os.path.join(dest, "usr", "share", "doc"))
+    return roots
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("out")
-    ap.add_argument("--deb", default=None)
+    ap.add_argument("--deb", action="append", default=[], help="a documentation .deb (repeatable)")
+    ap.add_argument("--packages", default="python3.11-doc",
+                    help="comma-separated Debian documentation packages to download when no --deb is given")
     ap.add_argument("--words", type=int, default=120)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
 
-    root = get_html_root(args.deb)
-    files = sorted(
-        os.path.relpath(p, root)
-        for p in glob.glob(os.path.join(root, "**", "*.html"), recursive=True)
-        if not SKIP_PAGES.search(p) and "/_" not in os.path.relpath(p, root)
-    )
+    files = []
+    for root in get_html_roots(args.deb, args.packages.split(",")):
+        files.extend(sorted(
+            p for p in glob.glob(os.path.join(root, "**", "*.html"), recursive=True)
+            if not SKIP_PAGES.search(p) and "/_" not in os.path.relpath(p, root)
+        ))
     windows = []
-    for rel in files:
-        w = page_words(os.path.join(root, rel))
+    for path in files:
+        w = page_words(path)
         for i in range(0, len(w) - args.words + 1, args.words):
             windows.append(" ".join(w[i:i + args.words]))
     print(f"{len(files)} pages, {len(windows)} windows of {args.words} words", file=sys.stderr)

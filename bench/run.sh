@@ -7,7 +7,7 @@
 # BENCH_QUICK=1 shrinks every size (for trying the script, not for figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=bench/out
+out=$PWD/bench/out
 mkdir -p "$out"
 results=$out/results.jsonl
 : >"$results"
@@ -17,6 +17,8 @@ n_ingest=${BENCH_INGEST_PASSAGES:-10000}
 n_search=${BENCH_SEARCH_VECTORS:-100000}
 if [ -n "$quick" ]; then n_embed=128; n_ingest=400; n_search=4000; fi
 
+# Real prose for ingestion and search: Debian's Python, PostgreSQL and Linux documentation.
+doc_packages=python3.11-doc,postgresql-doc-15,linux-doc-6.1
 venv=.venv
 if ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
   echo "== installing sentence-transformers into $venv (once)"
@@ -40,7 +42,7 @@ echo "== 2. ingestion of ~$n_ingest passages (end to end: read, extract, chunk, 
 cargo build -q --release --bin ragd
 ingest_src=$out/ingest-$n_ingest
 if [ ! -d "$ingest_src" ]; then
-  "$py" bench/make_passages.py "$n_ingest" "$out/ingest-passages.jsonl"
+  "$py" bench/make_passages.py "$n_ingest" "$out/ingest-passages.jsonl" --packages "$doc_packages"
   "$py" - "$out/ingest-passages.jsonl" "$ingest_src" <<'PY'
 import json, os, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -57,7 +59,7 @@ rm -rf "$out/ingest-data"
 echo "== 3. vector search at 10k and $n_search vectors (real embeddings)"
 search_passages=$out/search-passages-$n_search.jsonl
 vectors=$out/vectors-$n_search.f32
-[ -s "$search_passages" ] || "$py" bench/make_passages.py "$((n_search + 200))" "$search_passages" --words 40
+[ -s "$search_passages" ] || "$py" bench/make_passages.py "$((n_search + 200))" "$search_passages" --words 40 --packages "$doc_packages"
 if [ ! -s "$vectors" ]; then
   head -n "$n_search" "$search_passages" >"$out/search-corpus.jsonl"
   cargo bench -q -p ragd-backends --bench engine -- vectors "$out/search-corpus.jsonl" "$vectors"

@@ -12,10 +12,14 @@ use ragd_backends::Engine;
 use ragd_backends::loaders::{WalkOptions, collect_files};
 use ragd_core::service::IngestRequest;
 use ragd_core::types::{CollectionName, Scope, TenantId};
+use ragd_core::ports::VectorIndex;
 use ragd_core::{IngestOutcome, RagService};
 use tokio::task::JoinSet;
 
 use crate::cli::IngestArgs;
+
+/// How often a long ingest saves the vector index.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
 
 fn parse_metadata(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     pairs
@@ -107,6 +111,7 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
     };
     let mut tasks = JoinSet::new();
     let mut queue = files.into_iter();
+    let mut last_save = Instant::now();
     loop {
         while tasks.len() < args.jobs.max(1) {
             let Some(file) = queue.next() else { break };
@@ -142,6 +147,11 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
         ));
         bar.inc(1);
         summary.files.push(result);
+        // Save the index now and then, so a crash of a long ingest costs little re-indexing.
+        if last_save.elapsed() > SAVE_EVERY {
+            engine.index.flush().await.context("saving the vector index")?;
+            last_save = Instant::now();
+        }
     }
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
