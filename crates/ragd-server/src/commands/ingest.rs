@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ragd_api::{FileResult, IngestSummary};
 use ragd_backends::Engine;
 use ragd_backends::loaders::{WalkOptions, collect_files};
+use ragd_core::ports::VectorIndex;
 use ragd_core::service::IngestRequest;
 use ragd_core::types::{CollectionName, Scope, TenantId};
-use ragd_core::ports::VectorIndex;
 use ragd_core::{IngestOutcome, RagService};
 use tokio::task::JoinSet;
 
@@ -149,7 +149,11 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
         summary.files.push(result);
         // Save the index now and then, so a crash of a long ingest costs little re-indexing.
         if last_save.elapsed() > SAVE_EVERY {
-            engine.index.flush().await.context("saving the vector index")?;
+            engine
+                .index
+                .flush()
+                .await
+                .context("saving the vector index")?;
             last_save = Instant::now();
         }
     }
