@@ -52,7 +52,7 @@ impl EmbeddedIndexConfig {
             connectivity: 16,
             expansion_add: 128,
             expansion_search: 96,
-            exact_below: 10_000,
+            exact_below: 2_000,
             build_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -421,5 +421,90 @@ impl VectorIndex for EmbeddedIndex {
         })
         .await
         .map_err(Error::internal)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, dims: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v: Vec<f32> = (0..dims)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let n = ragd_core::types::dot(&v, &v).sqrt();
+        v.iter_mut().for_each(|a| *a /= n);
+        v
+    }
+
+    #[tokio::test]
+    async fn graph_search_filters_inside_the_walk_and_finds_the_nearest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("ragd.db"))
+            .await
+            .expect("store");
+        let mut config = EmbeddedIndexConfig::new(dir.path().join("index"), 32);
+        config.exact_below = 0; // always walk the graph
+        let index = EmbeddedIndex::open(config, &store).await.expect("index");
+        let added = (1..=3000u64)
+            .map(|k| IndexEntry {
+                key: k,
+                collection: (k % 3) as u32,
+                vector: Embedding(unit(k, 32)),
+            })
+            .collect();
+        index
+            .apply(IndexChanges {
+                removed: vec![],
+                added,
+            })
+            .await
+            .expect("apply");
+        for probe in [7u64, 1500, 2999] {
+            let query = Embedding(unit(probe, 32));
+            let coll = (probe % 3) as u32;
+            let hits = index.search(&query, &[coll], 10).await.expect("search");
+            assert_eq!(hits.len(), 10);
+            assert_eq!(
+                hits[0].0, probe,
+                "the vector itself is its nearest neighbour"
+            );
+            assert!((hits[0].1 - 1.0).abs() < 1e-4);
+            assert!(
+                hits.iter().all(|(k, _)| (k % 3) as u32 == coll),
+                "only the asked collection"
+            );
+            let other = index
+                .search(&query, &[(coll + 1) % 3], 10)
+                .await
+                .expect("search");
+            assert!(
+                other
+                    .iter()
+                    .all(|(k, _)| *k != probe && (k % 3) as u32 == (coll + 1) % 3)
+            );
+        }
+        index
+            .apply(IndexChanges {
+                removed: vec![7],
+                added: vec![],
+            })
+            .await
+            .expect("remove");
+        let hits = index
+            .search(&Embedding(unit(7, 32)), &[1], 10)
+            .await
+            .expect("search");
+        assert!(
+            hits.iter().all(|(k, _)| *k != 7),
+            "removed keys are never returned"
+        );
+        assert_eq!(index.len(), 2999);
     }
 }

@@ -70,7 +70,7 @@ pub(crate) struct EngineArgs {
         long,
         global = true,
         env = "RAGD_EXACT_SEARCH_BELOW",
-        default_value_t = 10_000
+        default_value_t = 2_000
     )]
     pub(crate) exact_search_below: usize,
     /// HNSW search breadth (higher: better recall, slower).
