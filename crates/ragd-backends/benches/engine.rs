@@ -301,7 +301,10 @@ async fn calibrate() {
 }
 
 fn test_config(data_dir: &Path) -> EngineConfig {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = std::env::var("RAGD_EMBED_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     EngineConfig {
         data_dir: data_dir.to_path_buf(),
         embeddings_model: ragd_backends::model::MINILM_ID.into(),
