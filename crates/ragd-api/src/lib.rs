@@ -4,9 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+mod http;
+pub use http::*;
 
 /// One source of an answer (`sources[]` of the chapter's `QueryResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Source {
     /// The chunk text.
     pub content: String,
@@ -14,11 +18,12 @@ pub struct Source {
     pub similarity: f32,
     /// Where the chunk comes from: `document_id`, `source`, `title`, `page`, `chunk_index`,
     /// `char_start`, `char_end`, `heading`, `collection`, `cosine`, and the document's metadata.
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The answer to a question (the chapter's `QueryResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QueryResponse {
     /// The request id (also in `X-Request-ID`).
     pub request_id: String,
@@ -39,7 +44,7 @@ pub struct QueryResponse {
 }
 
 /// A stored document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DocumentInfo {
     /// Document id (UUID).
     pub id: String,
@@ -62,6 +67,7 @@ pub struct DocumentInfo {
     /// Number of chunks.
     pub chunk_count: u32,
     /// Free-form metadata.
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// First ingestion.
     pub created_at: DateTime<Utc>,
@@ -70,7 +76,7 @@ pub struct DocumentInfo {
 }
 
 /// Per-file result of an ingestion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum FileResult {
     /// Stored (new or changed).
@@ -101,7 +107,7 @@ pub enum FileResult {
 }
 
 /// Summary of an ingestion run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IngestSummary {
     /// Files stored.
     pub ingested: u32,

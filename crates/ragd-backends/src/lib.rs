@@ -9,6 +9,7 @@ pub mod index_embedded;
 mod index_files;
 pub mod loaders;
 pub mod model;
+pub mod store_accounts;
 pub mod store_sqlite;
 mod store_write;
 pub mod tokenizer;
@@ -89,6 +90,17 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     Ok(Arc::new(embedder))
 }
 
+/// Opens (creating if needed) the data dir and its metadata database.
+pub async fn open_store(config: &EngineConfig) -> Result<SqliteStore> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ragd_core::Error::Unavailable(format!(
+            "cannot create data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    SqliteStore::open(&config.data_dir.join("ragd.db")).await
+}
+
 /// The result of [`Engine::check`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
@@ -134,15 +146,19 @@ impl Engine {
 
     /// Opens the stores around an already running embedder (tests share one model this way).
     pub async fn open(config: &EngineConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ragd_core::Error::Unavailable(format!(
-                "cannot create data dir {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
+        let store = Arc::new(open_store(config).await?);
+        Self::with_store(config, embedder, store).await
+    }
+
+    /// Builds the engine around an already open store (the server opens the store first, to
+    /// authenticate users while the model loads).
+    pub async fn with_store(
+        config: &EngineConfig,
+        embedder: Arc<dyn Embedder>,
+        store: Arc<SqliteStore>,
+    ) -> Result<Self> {
         let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
         let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
-        let store = Arc::new(SqliteStore::open(&config.data_dir.join("ragd.db")).await?);
         let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
         index_config.exact_below = config.exact_search_below;
         index_config.expansion_search = config.ann_ef_search;

@@ -23,7 +23,7 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 /// Documents, chunks and embeddings in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 pub(crate) fn db_err(err: sqlx::Error) -> Error {

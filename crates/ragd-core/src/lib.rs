@@ -4,9 +4,11 @@
 //! This crate has no HTTP, SQL or ML dependency: backends live in `ragd-backends` and are chosen
 //! once at start-up; every transport (CLI, HTTP, workers) goes through [`RagService`].
 
+pub mod accounts;
 pub mod answer;
 pub mod chunking;
 pub mod error;
+pub mod jobs;
 pub mod ports;
 pub mod relevance;
 pub mod service;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::EngineArgs;
+use crate::serve_config::ServeArgs;
 
 /// ragd: a retrieval-augmented generation server. Ingest documents, then ask questions and get
 /// answers grounded in cited sources.
@@ -20,6 +21,13 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the HTTP server (the chapter's API, documents, jobs, docs at /docs and /redoc).
+    Serve(Box<ServeCommand>),
+    /// Manage the users who may log in.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Ingest files and directories (txt, md, html, pdf, docx); unchanged files are skipped.
     Ingest(IngestArgs),
     /// Ask a question; prints the answer, its confidence and the cited sources.
@@ -129,5 +137,66 @@ pub(crate) enum DocumentsCommand {
     Delete {
         /// Document id.
         id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeCommand {
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+    /// The Redoc standalone bundle served at /redoc (fetched by `make assets`).
+    #[arg(
+        long,
+        env = "RAGD_REDOC_JS",
+        default_value = "vendor/redoc/redoc.standalone.js"
+    )]
+    pub(crate) redoc_js: PathBuf,
+}
+
+/// How a new password is given (never as a command-line argument, which other users can see).
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Create a user (password from --password-stdin or RAGD_USER_PASSWORD).
+    Create {
+        /// Login name.
+        username: String,
+        /// Make the user an admin of their tenant.
+        #[arg(long)]
+        admin: bool,
+        /// Tenant of the user.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List users.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they cannot log in and their tokens stop working.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        username: String,
+    },
+    /// Change a user's password (their existing tokens stop working).
+    Passwd {
+        /// Login name.
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
     },
 }

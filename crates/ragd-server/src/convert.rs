@@ -50,3 +50,53 @@ pub(crate) fn source(hit: &Hit) -> Source {
         metadata,
     }
 }
+
+/// The chapter's `QueryResponse` for an answered question.
+pub(crate) fn query_response(
+    request_id: String,
+    query: String,
+    outcome: &ragd_core::service::QueryOutcome,
+    started: std::time::Instant,
+) -> ragd_api::QueryResponse {
+    ragd_api::QueryResponse {
+        request_id,
+        query,
+        answer: outcome.answer.text.clone(),
+        sources: outcome.hits.iter().map(source).collect(),
+        confidence: outcome.answer.confidence,
+        processing_time: started.elapsed().as_secs_f64(),
+        timestamp: chrono::Utc::now(),
+        guardrails_triggered: Vec::new(),
+    }
+}
+
+/// A job as the API shows it.
+pub(crate) fn job(j: &ragd_core::jobs::Job) -> ragd_api::JobInfo {
+    let processed = u32::try_from(j.files.len()).unwrap_or(u32::MAX);
+    ragd_api::JobInfo {
+        job_id: j.id.clone(),
+        status: j.status.as_str().to_owned(),
+        collection: j.scope.collection.as_str().to_owned(),
+        total_files: j.total_files,
+        processed_files: processed,
+        progress: if j.total_files == 0 {
+            1.0
+        } else {
+            f64::from(processed) / f64::from(j.total_files)
+        },
+        files: j.files.iter().map(job_file).collect(),
+        created_at: j.created_at,
+        updated_at: j.updated_at,
+    }
+}
+
+/// One file of a job.
+pub(crate) fn job_file(f: &ragd_core::jobs::JobFile) -> ragd_api::JobFileResult {
+    ragd_api::JobFileResult {
+        source: f.source.clone(),
+        status: f.status.clone(),
+        document_id: f.document_id.clone(),
+        chunks: f.chunks,
+        error: f.error.clone(),
+    }
+}

@@ -1,20 +1,42 @@
 //! The `ragd` binary: parse the command line, set up logging, run the command.
 
+mod app;
+mod auth;
 mod cli;
 mod commands;
 mod config;
 mod convert;
+mod error;
+mod extract;
+mod jobs;
+mod routes;
+mod serve_config;
+mod state;
+mod telemetry;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // `.env` in the working directory, as the chapter's settings read it; real environment
+    // variables win over it.
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: cannot read .env: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.engine.log_level.as_str()));
-    tracing_subscriber::fmt()
+    let json_logs = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json_logs {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,6 +6,8 @@
 mod documents;
 mod ingest;
 mod query;
+mod serve;
+mod users;
 
 use std::process::ExitCode;
 
@@ -17,14 +19,43 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.engine.to_config()?;
-    let engine = Engine::build(&config)
-        .await
-        .context("starting the engine")?;
-    let code = match cli.command {
-        Command::Ingest(args) => ingest::run(&engine, args).await?,
-        Command::Query(args) => query::run(&engine, args).await?,
-        Command::Documents(cmd) => documents::run(&engine, cmd).await?,
-        Command::Check { json } => {
+    match cli.command {
+        Command::Serve(args) => serve::run(&config, &args).await,
+        Command::Openapi => {
+            println!("{}", crate::routes::openapi_document().to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(cmd) => {
+            let store = ragd_backends::open_store(&config)
+                .await
+                .context("opening the database")?;
+            users::run(&store, cmd).await
+        }
+        Command::Ingest(args) => with_engine(&config, EngineCommand::Ingest(args)).await,
+        Command::Query(args) => with_engine(&config, EngineCommand::Query(args)).await,
+        Command::Documents(cmd) => with_engine(&config, EngineCommand::Documents(cmd)).await,
+        Command::Check { json } => with_engine(&config, EngineCommand::Check { json }).await,
+    }
+}
+
+/// The commands that load the model and the index.
+enum EngineCommand {
+    Ingest(crate::cli::IngestArgs),
+    Query(crate::cli::QueryArgs),
+    Documents(crate::cli::DocumentsCommand),
+    Check { json: bool },
+}
+
+async fn with_engine(
+    config: &ragd_backends::EngineConfig,
+    command: EngineCommand,
+) -> anyhow::Result<ExitCode> {
+    let engine = Engine::build(config).await.context("starting the engine")?;
+    let code = match command {
+        EngineCommand::Ingest(args) => ingest::run(&engine, args).await?,
+        EngineCommand::Query(args) => query::run(&engine, args).await?,
+        EngineCommand::Documents(cmd) => documents::run(&engine, cmd).await?,
+        EngineCommand::Check { json } => {
             let report = engine.check().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ragd_api::QueryResponse;
 use ragd_backends::Engine;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::types::{TenantId, Threshold, TopK};
@@ -27,16 +26,7 @@ pub(crate) async fn run(engine: &Engine, args: QueryArgs) -> anyhow::Result<Exit
         threshold: Threshold::new(args.threshold)?,
     };
     let outcome = engine.service.query(&request).await?;
-    let response = QueryResponse {
-        request_id: uuid_like(),
-        query,
-        answer: outcome.answer.text.clone(),
-        sources: outcome.hits.iter().map(convert::source).collect(),
-        confidence: outcome.answer.confidence,
-        processing_time: started.elapsed().as_secs_f64(),
-        timestamp: chrono::Utc::now(),
-        guardrails_triggered: Vec::new(),
-    };
+    let response = convert::query_response(uuid_like(), query, &outcome, started);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,93 @@
+-- wrk script for the /query benchmark (bench/api.sh).
+--
+-- POSTs the chapter client's JSON body
+--   {"query": Q, "max_results": 5, "threshold": 0.7, "use_guardrails": true}
+-- with "Authorization: Bearer $BENCH_TOKEN", rotating over the questions in $BENCH_QUESTIONS
+-- (one per line; each wrk thread starts at a different offset). The request path is the one
+-- given on wrk's URL. Tunables (env): BENCH_MAX_RESULTS (5), BENCH_THRESHOLD (0.7),
+-- BENCH_GUARDRAILS (true).
+--
+-- At the end it prints one line "WRK_JSON {...}" with requests, duration, req/s, latency
+-- p50/p75/p90/p99/max in ms, socket errors and the count of non-2xx responses (counted here in
+-- response(), which, unlike wrk's own "Non-2xx or 3xx" figure, also counts 3xx).
+
+local token = os.getenv("BENCH_TOKEN") or ""
+local qfile = os.getenv("BENCH_QUESTIONS") or "bench/api/questions.txt"
+local max_results = tonumber(os.getenv("BENCH_MAX_RESULTS") or "5")
+local threshold = tonumber(os.getenv("BENCH_THRESHOLD") or "0.7")
+local guardrails = os.getenv("BENCH_GUARDRAILS") or "true"
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+   thread:set("id", counter)
+   counter = counter + 1
+   table.insert(threads, thread)
+end
+
+local function json_string(s)
+   s = s:gsub('[%c"\\]', function(c)
+      if c == '"' then return '\\"' end
+      if c == "\\" then return "\\\\" end
+      return string.format("\\u%04x", c:byte())
+   end)
+   return '"' .. s .. '"'
+end
+
+local requests = {}
+local idx = 1
+non2xx = 0
+responses = 0
+
+function init(args)
+   local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. token,
+   }
+   local f = assert(io.open(qfile, "r"), "cannot open questions file " .. qfile)
+   for line in f:lines() do
+      line = line:gsub("^%s+", ""):gsub("%s+$", "")
+      if #line > 0 then
+         local body = string.format('{"query": %s, "max_results": %d, "threshold": %s, "use_guardrails": %s}',
+            json_string(line), max_results, tostring(threshold), guardrails)
+         table.insert(requests, wrk.format("POST", nil, headers, body))
+      end
+   end
+   f:close()
+   assert(#requests > 0, "no questions in " .. qfile)
+   -- spread the threads over the question list
+   idx = ((id or 0) * 97) % #requests + 1
+end
+
+function request()
+   local r = requests[idx]
+   idx = idx % #requests + 1
+   return r
+end
+
+function response(status, headers, body)
+   responses = responses + 1
+   if status < 200 or status > 299 then
+      non2xx = non2xx + 1
+   end
+end
+
+function done(summary, latency, requests)
+   local bad, seen = 0, 0
+   for _, t in ipairs(threads) do
+      bad = bad + (t:get("non2xx") or 0)
+      seen = seen + (t:get("responses") or 0)
+   end
+   local secs = summary.duration / 1e6
+   local e = summary.errors
+   io.write(string.format(
+      'WRK_JSON {"requests": %d, "responses": %d, "duration_s": %.3f, "rps": %.2f, ' ..
+      '"p50_ms": %.3f, "p75_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, "mean_ms": %.3f, ' ..
+      '"non2xx": %d, "wrk_status_errors": %d, "connect_errors": %d, "read_errors": %d, ' ..
+      '"write_errors": %d, "timeouts": %d}\n',
+      summary.requests, seen, secs, summary.requests / secs,
+      latency:percentile(50) / 1000, latency:percentile(75) / 1000, latency:percentile(90) / 1000,
+      latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000,
+      bad, e.status, e.connect, e.read, e.write, e.timeout))
+end

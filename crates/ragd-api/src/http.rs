@@ -1,0 +1,230 @@
+//! Request and response bodies of the HTTP API beyond the query answer itself.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{DocumentInfo, Source};
+
+/// A question (the chapter's `QueryRequest`). Unknown fields are rejected with 422.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// The question: 3..=1000 characters after trimming, not blank.
+    #[schema(
+        min_length = 3,
+        max_length = 1000,
+        example = "How do I create a virtual environment?"
+    )]
+    pub query: String,
+    /// Sources to return, 1..=20.
+    #[schema(minimum = 1, maximum = 20, default = 5)]
+    pub max_results: Option<u32>,
+    /// Minimum similarity of a source, 0.0..=1.0 (calibrated relevance, see the README).
+    #[schema(minimum = 0.0, maximum = 1.0, default = 0.7)]
+    pub threshold: Option<f32>,
+    /// Apply guardrails to the question and the answer.
+    #[schema(default = true)]
+    pub use_guardrails: Option<bool>,
+    /// Conversation this question belongs to.
+    pub conversation_id: Option<String>,
+    /// Restrict retrieval to one collection (ragd extension; default: all of the tenant's).
+    pub collection: Option<String>,
+}
+
+/// Retrieval without an answer (`POST /search`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// The text to search for: 3..=1000 characters after trimming.
+    #[schema(min_length = 3, max_length = 1000)]
+    pub query: String,
+    /// Sources to return, 1..=20.
+    #[schema(minimum = 1, maximum = 20, default = 5)]
+    pub max_results: Option<u32>,
+    /// Minimum similarity, 0.0..=1.0.
+    #[schema(minimum = 0.0, maximum = 1.0, default = 0.7)]
+    pub threshold: Option<f32>,
+    /// Restrict to one collection.
+    pub collection: Option<String>,
+}
+
+/// The result of `POST /search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// The request id.
+    pub request_id: String,
+    /// The text searched for (trimmed).
+    pub query: String,
+    /// Matching chunks, best first.
+    pub sources: Vec<Source>,
+    /// Seconds spent.
+    pub processing_time: f64,
+}
+
+/// Credentials sent as JSON to `POST /auth/login` (form fields with the same names work too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A bearer token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// `healthy` when the database and the model are, otherwise `degraded`.
+    pub status: String,
+    /// ragd's version.
+    pub version: String,
+    /// When the check ran.
+    pub timestamp: DateTime<Utc>,
+    /// `healthy`, `empty` (no documents yet) or `unhealthy`.
+    pub database_status: String,
+    /// `healthy`, `loading` or `unhealthy`.
+    pub model_status: String,
+}
+
+/// `GET /health/live` and `GET /health/ready`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProbeResponse {
+    /// `alive` or `ready`.
+    pub status: String,
+}
+
+/// `GET /stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatsResponse {
+    /// Documents visible to the caller (their tenant).
+    pub documents_count: u64,
+    /// Vectors in the index (all tenants).
+    pub vectors_count: u64,
+    /// The embedding model.
+    pub embeddings_model: String,
+    /// The answer generator (`extractive` until an LLM is configured).
+    pub llm_model: String,
+    /// Seconds since the server started.
+    pub uptime: f64,
+    /// ragd's version.
+    pub version: String,
+}
+
+/// The error body of every failed request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable snake_case code: `validation_error`, `bad_request`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `rate_limit_exceeded`, `service_unavailable`, `internal_error`.
+    pub error: String,
+    /// What went wrong, for humans.
+    pub message: String,
+    /// Per-field problems (validation errors) or other structured detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+    /// The request id (also in `X-Request-ID`).
+    pub request_id: String,
+    /// When the error happened.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// One field that failed validation (an item of `details` in a 422).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// The field, e.g. `query`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+    /// A stable code, e.g. `too_short`, `too_long`, `out_of_range`, `wrong_type`, `unknown_field`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A text document sent as JSON to `POST /documents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTextDocument {
+    /// The text (Markdown is chunked by its headings).
+    pub content: String,
+    /// Free-form metadata; `source` and `title` are used when present.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Collection (default `documents`).
+    pub collection: Option<String>,
+}
+
+/// The multipart form of `POST /documents` (for the OpenAPI document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadForm {
+    /// One or more files (repeat the field); txt, md, html, pdf or docx.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub file: Vec<String>,
+    /// Collection (default `documents`).
+    pub collection: Option<String>,
+    /// A JSON object of metadata stored with every file.
+    pub metadata: Option<String>,
+}
+
+/// A page of documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentList {
+    /// The documents, newest first.
+    pub documents: Vec<DocumentInfo>,
+    /// All documents matching the filter.
+    pub total: u64,
+    /// Page size.
+    pub limit: u32,
+    /// Rows skipped.
+    pub offset: u32,
+}
+
+/// One file of an ingestion job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobFileResult {
+    /// The file name.
+    pub source: String,
+    /// `ingested`, `unchanged` or `failed`.
+    pub status: String,
+    /// The document, when stored.
+    pub document_id: Option<String>,
+    /// Chunks written.
+    pub chunks: u32,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// An ingestion job (`GET /jobs/{id}`, and the 202 answer of a large upload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobInfo {
+    /// Job id.
+    pub job_id: String,
+    /// `queued`, `running`, `succeeded` or `failed` (some file failed; the rest are stored).
+    pub status: String,
+    /// Collection the files go to.
+    pub collection: String,
+    /// Files in the upload.
+    pub total_files: u32,
+    /// Files done so far.
+    pub processed_files: u32,
+    /// Fraction done, 0.0..=1.0.
+    pub progress: f64,
+    /// Per-file results so far.
+    pub files: Vec<JobFileResult>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}

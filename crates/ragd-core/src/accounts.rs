@@ -1,0 +1,125 @@
+//! Accounts: the users who may log in, their tenant and role. Passwords are stored only as
+//! password hashes (argon2id, computed by the transport); this module never sees a plain password.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+use crate::types::TenantId;
+
+/// What a user may do inside their tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages the tenant: users, documents, settings.
+    Admin,
+    /// Queries and ingests.
+    Member,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            other => Err(crate::Error::invalid(format!(
+                "unknown role {other:?} (expected admin or member)"
+            ))),
+        }
+    }
+}
+
+/// Usernames: 1..=64 characters of letters, digits and `._@-`, case preserved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    /// Longest accepted username.
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates a username.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '@' | '-');
+        if raw.is_empty() || raw.chars().count() > Self::MAX_LEN || !raw.chars().all(ok_char) {
+            return Err(crate::Error::invalid(format!(
+                "username must be 1..={} letters, digits or ._@-",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stored user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id (UUID).
+    pub id: String,
+    /// Login name, unique across tenants.
+    pub username: Username,
+    /// The tenant the user belongs to.
+    pub tenant: TenantId,
+    /// Role inside the tenant.
+    pub role: Role,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// A disabled user cannot log in and their tokens stop working.
+    pub disabled: bool,
+    /// Bumped whenever the password changes or the user is disabled; tokens carry the value they
+    /// were issued under, so older tokens stop working.
+    pub token_epoch: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("tenant", &self.tenant)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user to create.
+pub struct NewUser {
+    /// Login name.
+    pub username: Username,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Role.
+    pub role: Role,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+}
+
+/// Where users live.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user; [`crate::Error::Conflict`] when the name is taken.
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    /// The user with this name.
+    async fn user(&self, username: &str) -> Result<Option<User>>;
+    /// All users, by name.
+    async fn users(&self) -> Result<Vec<User>>;
+    /// Enables or disables a user (disabling bumps the token epoch).
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User>;
+    /// Replaces the password hash (bumps the token epoch).
+    async fn set_password(&self, username: &str, password_hash: &str) -> Result<User>;
+}

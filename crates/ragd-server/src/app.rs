@@ -1,0 +1,222 @@
+//! The HTTP server's life: [`App::build`] opens the database, creates the bootstrap admin and
+//! binds the listener (so `port()` is known at once, even for port 0); [`App::run`] loads the
+//! model and index in the background, serves until the shutdown future resolves, then drains
+//! in-flight requests within the shutdown timeout, stops the job worker and saves the index.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use anyhow::Context;
+use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::{Engine, EngineConfig};
+use ragd_core::accounts::{NewUser, Role, UserStore, Username};
+use ragd_core::ports::VectorIndex;
+use ragd_core::types::TenantId;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Authenticator, check_password_policy, hash_password};
+use crate::serve_config::ServerConfig;
+use crate::state::{AppState, Services};
+
+/// A bound, not yet running server.
+pub(crate) struct App {
+    listener: TcpListener,
+    state: AppState,
+    engine_config: EngineConfig,
+}
+
+/// Creates the bootstrap admin from RAGD_ADMIN_USERNAME/RAGD_ADMIN_PASSWORD unless that user
+/// exists (an existing user's password is never changed from the environment).
+async fn bootstrap_admin(
+    store: &SqliteStore,
+    admin: Option<&(String, SecretString)>,
+) -> anyhow::Result<()> {
+    let Some((name, password)) = admin else {
+        return Ok(());
+    };
+    let username = Username::parse(name).context("RAGD_ADMIN_USERNAME")?;
+    if store.user(username.as_str()).await?.is_some() {
+        return Ok(());
+    }
+    check_password_policy(secrecy::ExposeSecret::expose_secret(password))
+        .context("RAGD_ADMIN_PASSWORD")?;
+    let password_hash = hash_password(password)?;
+    store
+        .create_user(NewUser {
+            username,
+            tenant: TenantId::default(),
+            role: Role::Admin,
+            password_hash,
+        })
+        .await?;
+    tracing::info!(user = %name, "created the bootstrap admin");
+    Ok(())
+}
+
+fn read_redoc(path: Option<&std::path::Path>) -> Option<axum::body::Bytes> {
+    let path = path?;
+    match std::fs::read(path) {
+        Ok(bytes) => Some(bytes.into()),
+        Err(err) => {
+            tracing::warn!(path = %path.display(), %err, "no Redoc bundle: /redoc will point to /docs (run `make assets`)");
+            None
+        }
+    }
+}
+
+impl App {
+    /// Opens the database, bootstraps the admin and binds the listener.
+    pub(crate) async fn build(
+        config: ServerConfig,
+        engine_config: EngineConfig,
+        redoc: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let store = Arc::new(
+            ragd_backends::open_store(&engine_config)
+                .await
+                .context("opening the database")?,
+        );
+        bootstrap_admin(&store, config.bootstrap_admin.as_ref()).await?;
+        let auth =
+            Authenticator::new(Arc::clone(&store) as Arc<dyn UserStore>, config.jwt.clone())?;
+        let metrics = if config.enable_metrics {
+            Some(crate::telemetry::metrics_handle()?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (RAGD_HOST/RAGD_PORT)", config.addr))?;
+        let model_id = ragd_backends::model::resolve(
+            &engine_config.embeddings_model,
+            &engine_config.models_dir,
+        )
+        .map(|m| m.id)
+        .unwrap_or_else(|_| engine_config.embeddings_model.clone());
+        let state = AppState {
+            services: Arc::new(OnceLock::new()),
+            store,
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+            metrics,
+            started: Instant::now(),
+            draining: Arc::new(AtomicBool::new(false)),
+            model_id: model_id.into(),
+            load_failed: Arc::new(AtomicBool::new(false)),
+            redoc_js: read_redoc(redoc),
+        };
+        Ok(Self {
+            listener,
+            state,
+            engine_config,
+        })
+    }
+
+    /// The bound port.
+    pub(crate) fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Serves until `shutdown` resolves (or the engine fails to load), then shuts down cleanly.
+    pub(crate) async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            engine_config,
+        } = self;
+        let cancel = CancellationToken::new();
+        let load_failed = CancellationToken::new();
+        let stopping = CancellationToken::new();
+        let loader = tokio::spawn(load_engine(
+            state.clone(),
+            engine_config,
+            cancel.clone(),
+            load_failed.clone(),
+        ));
+        let trigger = {
+            let (draining, stopping) = (Arc::clone(&state.draining), stopping.clone());
+            async move {
+                tokio::select! {
+                    () = shutdown => {},
+                    () = load_failed.cancelled() => {},
+                }
+                draining.store(true, Ordering::Relaxed);
+                stopping.cancel();
+                tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            }
+        };
+        let grace = state.config.shutdown_timeout;
+        let server =
+            axum::serve(listener, crate::routes::router(&state)).with_graceful_shutdown(trigger);
+        let served = tokio::select! {
+            result = server => result.context("serving HTTP"),
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "in-flight requests did not finish within RAGD_SHUTDOWN_TIMEOUT_SECS");
+                Ok(())
+            }
+        };
+        cancel.cancel();
+        let worker = loader
+            .await
+            .context("the engine loader panicked")?
+            .context("loading the engine")?;
+        if let Err(err) = worker.await {
+            tracing::error!(%err, "the ingestion worker panicked");
+        }
+        if let Some(services) = state.services.get() {
+            services
+                .engine
+                .index
+                .flush()
+                .await
+                .context("saving the vector index")?;
+        }
+        served
+    }
+}
+
+/// Loads the model and the index, starts the job worker and marks the server ready.
+async fn load_engine(
+    state: AppState,
+    config: EngineConfig,
+    cancel: CancellationToken,
+    failed: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let started = Instant::now();
+    let loaded = async {
+        let embedder_config = config.clone();
+        let embedder =
+            tokio::task::spawn_blocking(move || ragd_backends::start_embedder(&embedder_config))
+                .await
+                .context("the model loader panicked")??;
+        let engine = Engine::with_store(&config, embedder, Arc::clone(&state.store)).await?;
+        let uploads = config.data_dir.join("uploads");
+        let (jobs, worker) = crate::jobs::start(
+            Arc::clone(&engine.service),
+            Arc::clone(&state.store) as _,
+            uploads,
+            cancel,
+        )
+        .await?;
+        anyhow::Ok((Services { engine, jobs }, worker))
+    };
+    match loaded.await {
+        Ok((services, worker)) => {
+            let _ = state.services.set(services);
+            tracing::info!(elapsed_ms = started.elapsed().as_millis(), "ready");
+            Ok(worker)
+        }
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "the engine could not be loaded");
+            state.load_failed.store(true, Ordering::Relaxed);
+            failed.cancel();
+            Err(err)
+        }
+    }
+}

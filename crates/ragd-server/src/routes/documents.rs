@@ -1,0 +1,443 @@
+//! Document management: upload (multipart files or a JSON text), list, show, delete. Every
+//! operation is confined to the caller's tenant: another tenant's document is "not found".
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, Request, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ragd_api::{DocumentInfo, DocumentList, IngestSummary, JobInfo};
+use ragd_core::jobs::JobFile;
+use ragd_core::ports::DocumentFilter;
+use ragd_core::types::{CollectionName, Document, DocumentId, Scope};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::auth::Principal;
+use crate::convert;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{Fields, is_json, parse_object};
+use crate::jobs::{Staging, ingest_file};
+use crate::routes::multipart_error;
+use crate::state::AppState;
+
+/// Query string of `GET /documents`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    /// Only this collection.
+    collection: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    limit: Option<u32>,
+    /// Documents to skip.
+    offset: Option<u32>,
+}
+
+/// Query string of `POST /documents`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadParams {
+    /// `true`: always run as a job (202); `false`: ingest before answering, whatever the size
+    /// (up to the upload limits). Default: a job when the upload is large.
+    #[serde(rename = "async")]
+    run_async: Option<bool>,
+}
+
+fn visible(doc: Document, principal: &Principal) -> ApiResult<Document> {
+    if doc.scope.tenant == principal.tenant {
+        Ok(doc)
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound, "document not found"))
+    }
+}
+
+fn parse_id(raw: &str) -> ApiResult<DocumentId> {
+    DocumentId::parse(raw).map_err(|_| ApiError::new(ErrorCode::NotFound, "document not found"))
+}
+
+fn scope(principal: &Principal, collection: Option<&str>) -> ApiResult<Scope> {
+    let collection = match collection {
+        Some(c) => CollectionName::parse(c).map_err(|e| {
+            ApiError::validation(vec![ragd_api::FieldError {
+                field: "collection".into(),
+                message: e.to_string(),
+                kind: "invalid".into(),
+            }])
+        })?,
+        None => CollectionName::default(),
+    };
+    Ok(Scope {
+        tenant: principal.tenant.clone(),
+        collection,
+    })
+}
+
+fn summary(files: &[JobFile], seconds: f64) -> IngestSummary {
+    let count =
+        |s: &str| u32::try_from(files.iter().filter(|f| f.status == s).count()).unwrap_or(u32::MAX);
+    IngestSummary {
+        ingested: count("ingested"),
+        unchanged: count("unchanged"),
+        failed: count("failed"),
+        chunks: files.iter().map(|f| u64::from(f.chunks)).sum(),
+        seconds,
+        files: files
+            .iter()
+            .map(|f| match (f.status.as_str(), &f.document_id) {
+                ("ingested", Some(id)) => ragd_api::FileResult::Ingested {
+                    source: f.source.clone(),
+                    document_id: id.clone(),
+                    chunks: f.chunks,
+                    replaced: false,
+                },
+                ("unchanged", Some(id)) => ragd_api::FileResult::Unchanged {
+                    source: f.source.clone(),
+                    document_id: id.clone(),
+                },
+                _ => ragd_api::FileResult::Failed {
+                    source: f.source.clone(),
+                    error: f.error.clone().unwrap_or_default(),
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Upload documents: `multipart/form-data` with one or more files (optional fields `collection`
+/// and `metadata`, a JSON object), or JSON `{content, metadata?, collection?}`.
+#[utoipa::path(
+    post, path = "/documents", tag = "documents", params(UploadParams),
+    request_body(description = "JSON `{content, metadata?, collection?}`, or multipart files (`file` fields) plus optional `collection` and `metadata` (a JSON object) fields",
+        content(
+            (ragd_api::NewTextDocument = "application/json"),
+            (ragd_api::UploadForm = "multipart/form-data"),
+        )),
+    responses(
+        (status = 200, body = IngestSummary, description = "ingested before answering"),
+        (status = 202, body = JobInfo, description = "a job; poll `GET /jobs/{id}`"),
+        (status = 413, body = ragd_api::ErrorBody),
+        (status = 415, body = ragd_api::ErrorBody),
+        (status = 422, body = ragd_api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<UploadParams>,
+    request: Request,
+) -> ApiResult<Response> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if is_json(&content_type) {
+        let limit = state.config.limits.max_json_bytes;
+        let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("the JSON body is larger than {limit} bytes (or was cut off); upload large documents as files"))
+        })?;
+        return create_text(&state, &principal, parse_object(&bytes)?).await;
+    }
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send files as multipart/form-data or a text as application/json",
+        ));
+    }
+    let multipart =
+        <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let services = state.services()?;
+    let mut staging = Staging::create(&services.jobs.uploads).await?;
+    let received = receive(&state, &mut staging, multipart).await;
+    let collection = match received {
+        Ok(collection) => collection,
+        Err(err) => {
+            staging.discard().await;
+            return Err(err);
+        }
+    };
+    let scope = match scope(&principal, collection.as_deref()) {
+        Ok(s) => s,
+        Err(err) => {
+            staging.discard().await;
+            return Err(err);
+        }
+    };
+    let limits = state.config.limits;
+    let small = staging.total_bytes <= limits.sync_upload_bytes as u64
+        && staging.manifest.files.len() <= limits.sync_upload_files;
+    if params.run_async.unwrap_or(!small) {
+        let job = services
+            .jobs
+            .submit(state.store.as_ref(), &staging, &scope)
+            .await;
+        let job = match job {
+            Ok(job) => job,
+            Err(err) => {
+                staging.discard().await;
+                return Err(err);
+            }
+        };
+        let location =
+            HeaderValue::from_str(&format!("/jobs/{}", job.id)).map_err(ApiError::internal)?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(LOCATION, location)],
+            Json(convert::job(&job)),
+        )
+            .into_response());
+    }
+    let started = std::time::Instant::now();
+    let mut files = Vec::with_capacity(staging.manifest.files.len());
+    for file in &staging.manifest.files {
+        files.push(
+            ingest_file(
+                &services.engine.service,
+                &scope,
+                &staging.dir,
+                file,
+                &staging.manifest.metadata,
+            )
+            .await,
+        );
+    }
+    staging.discard().await;
+    Ok(Json(summary(&files, started.elapsed().as_secs_f64())).into_response())
+}
+
+/// Streams the multipart fields: files to the staging folder, `collection` and `metadata` read.
+async fn receive(
+    state: &AppState,
+    staging: &mut Staging,
+    mut multipart: Multipart,
+) -> ApiResult<Option<String>> {
+    let limits = state.config.limits;
+    let max_file = state.services()?.engine.service.limits().max_document_bytes;
+    let mut collection = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(sanitize_name) {
+            Some(file_name) => {
+                if staging.manifest.files.len() >= limits.max_upload_files {
+                    return Err(ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!("more than {} files in one upload", limits.max_upload_files),
+                    ));
+                }
+                staging
+                    .add_file(file_name, field, max_file, limits.max_upload_bytes as u64)
+                    .await?;
+            }
+            None => {
+                let text = field.text().await.map_err(multipart_error)?;
+                if text.len() > 64 * 1024 {
+                    return Err(ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!("form field {name:?} is too large"),
+                    ));
+                }
+                match name.as_str() {
+                    "collection" => collection = Some(text),
+                    "metadata" => staging.manifest.metadata = metadata_field(&text)?,
+                    other => {
+                        return Err(field_error(
+                            other,
+                            "unknown_field",
+                            format!("unknown form field {other:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if staging.manifest.files.is_empty() {
+        return Err(field_error(
+            "file",
+            "missing",
+            "no file in the upload (send files as form fields with a file name)".into(),
+        ));
+    }
+    Ok(collection)
+}
+
+fn field_error(field: &str, kind: &str, message: String) -> ApiError {
+    ApiError::validation(vec![ragd_api::FieldError {
+        field: field.into(),
+        message,
+        kind: kind.into(),
+    }])
+}
+
+fn metadata_field(text: &str) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(field_error(
+            "metadata",
+            "wrong_type",
+            "metadata must be a JSON object".into(),
+        )),
+    }
+}
+
+/// Keeps the last path component of a client file name, without control characters.
+fn sanitize_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    if clean.trim().is_empty() {
+        "upload".to_owned()
+    } else {
+        clean
+    }
+}
+
+async fn create_text(
+    state: &AppState,
+    principal: &Principal,
+    body: Map<String, Value>,
+) -> ApiResult<Response> {
+    let started = std::time::Instant::now();
+    let mut fields = Fields::new(body);
+    let content = fields.required_string("content");
+    let metadata = fields.object("metadata").unwrap_or_default();
+    let collection = fields.string("collection", 128);
+    if content.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        fields.error("content", "blank", "content must not be empty");
+    }
+    fields.finish()?;
+    let content = content.unwrap_or_default();
+    let scope = scope(principal, collection.as_deref())?;
+    let source = match metadata.get("source").and_then(Value::as_str) {
+        Some(s) if !s.trim().is_empty() => sanitize_name(s),
+        _ => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(content.as_bytes());
+            format!("text-{}.md", &hex::encode(digest)[..16])
+        }
+    };
+    let outcome = state
+        .services()?
+        .engine
+        .service
+        .ingest(ragd_core::service::IngestRequest {
+            scope,
+            source,
+            bytes: content.into_bytes(),
+            metadata,
+        })
+        .await?;
+    let file = match outcome {
+        ragd_core::IngestOutcome::Ingested { document, .. } => JobFile {
+            source: document.source.source,
+            status: "ingested".into(),
+            document_id: Some(document.id.to_string()),
+            chunks: document.chunk_count,
+            error: None,
+        },
+        ragd_core::IngestOutcome::Unchanged { document } => JobFile {
+            source: document.source.source,
+            status: "unchanged".into(),
+            document_id: Some(document.id.to_string()),
+            chunks: 0,
+            error: None,
+        },
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(summary(&[file], started.elapsed().as_secs_f64())),
+    )
+        .into_response())
+}
+
+/// List the caller's documents, newest first.
+#[utoipa::path(
+    get, path = "/documents", tag = "documents", params(ListParams),
+    responses((status = 200, body = DocumentList), (status = 401, body = ragd_api::ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<DocumentList>> {
+    let Query(params) = params.map_err(|e| field_error("query", "invalid", e.body_text()))?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(field_error(
+            "limit",
+            "out_of_range",
+            "limit must be between 1 and 500".into(),
+        ));
+    }
+    let filter = DocumentFilter {
+        tenant: Some(principal.tenant.as_str().to_owned()),
+        collection: params.collection,
+        limit,
+        offset: params.offset.unwrap_or(0),
+    };
+    let (docs, total) = state.services()?.engine.service.documents(&filter).await?;
+    Ok(Json(DocumentList {
+        documents: docs.iter().map(convert::document).collect(),
+        total,
+        limit: filter.limit,
+        offset: filter.offset,
+    }))
+}
+
+/// One document.
+#[utoipa::path(
+    get, path = "/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 200, body = DocumentInfo), (status = 404, body = ragd_api::ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DocumentInfo>> {
+    let id = parse_id(&id)?;
+    let doc = visible(
+        state.services()?.engine.service.document(id).await?,
+        &principal,
+    )?;
+    Ok(Json(convert::document(&doc)))
+}
+
+/// Delete a document, its chunks and their vectors.
+#[utoipa::path(
+    delete, path = "/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 204, description = "deleted"), (status = 404, body = ragd_api::ErrorBody)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    let service = &state.services()?.engine.service;
+    visible(service.document(id).await?, &principal)?;
+    service.delete_document(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_name;
+
+    #[test]
+    fn client_file_names_lose_their_paths() {
+        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_name("C:\\docs\\a.pdf"), "a.pdf");
+        assert_eq!(sanitize_name("a\u{0}b.txt"), "ab.txt");
+        assert_eq!(sanitize_name("/"), "upload");
+    }
+}

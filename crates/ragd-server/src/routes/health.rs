@@ -1,0 +1,109 @@
+//! Probes and numbers: `/health` (the chapter's, cheap: no embedding per probe), `/health/live`,
+//! `/health/ready`, `/stats` and `/metrics`.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use ragd_api::{HealthResponse, ProbeResponse, StatsResponse};
+use ragd_core::ports::{DocumentStore, VectorIndex};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Service health: database and model status.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = HealthResponse)))]
+pub(crate) async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
+    let database_status = match state.store.ping().await {
+        Err(_) => "unhealthy",
+        Ok(()) => match state.store.count_documents(None).await {
+            Ok(0) => "empty",
+            Ok(_) => "healthy",
+            Err(_) => "unhealthy",
+        },
+    };
+    let model_status = if state.load_failed.load(Ordering::Relaxed) {
+        "unhealthy"
+    } else if state.services.get().is_some() {
+        "healthy"
+    } else {
+        "loading"
+    };
+    let status = if database_status == "healthy" && model_status == "healthy" {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    Json(HealthResponse {
+        status: status.into(),
+        version: VERSION.into(),
+        timestamp: chrono::Utc::now(),
+        database_status: database_status.into(),
+        model_status: model_status.into(),
+    })
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = ProbeResponse)))]
+pub(crate) async fn live() -> Json<ProbeResponse> {
+    Json(ProbeResponse {
+        status: "alive".into(),
+    })
+}
+
+/// Readiness: the model and index are loaded, the database answers and the server is not
+/// shutting down.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = ProbeResponse), (status = 503, body = ragd_api::ErrorBody)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Json<ProbeResponse>> {
+    state.services()?;
+    state.store.ping().await?;
+    Ok(Json(ProbeResponse {
+        status: "ready".into(),
+    }))
+}
+
+/// Counts and models.
+#[utoipa::path(get, path = "/stats", tag = "health",
+    responses((status = 200, body = StatsResponse), (status = 401, body = ragd_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<StatsResponse>> {
+    let services = state.services()?;
+    let documents_count = state
+        .store
+        .count_documents(Some(principal.tenant.as_str()))
+        .await?;
+    Ok(Json(StatsResponse {
+        documents_count,
+        vectors_count: services.engine.index.len() as u64,
+        embeddings_model: state.model_id.to_string(),
+        llm_model: "extractive".into(),
+        uptime: state.started.elapsed().as_secs_f64(),
+        version: VERSION.into(),
+    }))
+}
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let handle = state
+        .metrics
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("metrics are disabled"))?;
+    if let Ok(count) = state.store.count_documents(None).await {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("rag_documents_total").set(count as f64);
+    }
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    ))
+}

@@ -1,0 +1,122 @@
+//! The HTTP routes: one module per resource, each handler an adapter (extract, one service call,
+//! map the result). [`router`] assembles them with the cross-cutting layers.
+
+mod auth;
+mod docs;
+mod documents;
+mod health;
+mod jobs;
+mod query;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use crate::telemetry::{RequestPolicy, expose_route, request_middleware};
+
+pub(crate) use docs::openapi_document;
+
+/// Maps a multipart read error to our error body (413 when over a limit).
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(multipart_error)`
+pub(crate) fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(ErrorCode::PayloadTooLarge, "the upload is too large")
+    } else {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("malformed multipart body: {}", err.body_text()),
+        )
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this endpoint",
+    )
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            crate::telemetry::REQUEST_ID.clone(),
+        ])
+        .expose_headers([crate::telemetry::REQUEST_ID.clone(), header::RETRY_AFTER]);
+    if origins.iter().any(|o| o == "*") {
+        // A wildcard origin cannot be combined with credentials; browsers send the token in a
+        // header anyway.
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer
+            .allow_origin(AllowOrigin::list(list))
+            .allow_credentials(true)
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(ApiError::internal("a handler panicked"))
+}
+
+/// The whole application.
+pub(crate) fn router(state: &AppState) -> Router {
+    let limits = state.config.limits;
+    let policy = RequestPolicy {
+        timeout: state.config.request_timeout,
+        metrics: state.config.enable_metrics,
+    };
+    let uploads = Router::new()
+        .route("/documents", post(documents::create).get(documents::list))
+        .layer(DefaultBodyLimit::max(
+            limits.max_upload_bytes.max(limits.max_json_bytes),
+        ));
+    let mut api = Router::new()
+        .route(
+            "/auth/login",
+            post(auth::login).layer(DefaultBodyLimit::max(auth::MAX_LOGIN_BYTES)),
+        )
+        .route("/query", post(query::query))
+        .route("/search", post(query::search))
+        .route(
+            "/documents/{id}",
+            get(documents::get).delete(documents::delete),
+        )
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/stats", get(health::stats))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/redoc", get(docs::redoc))
+        .route("/redoc/redoc.standalone.js", get(docs::redoc_js))
+        .layer(DefaultBodyLimit::max(limits.max_json_bytes))
+        .merge(uploads)
+        .merge(docs::swagger());
+    if state.config.enable_metrics {
+        api = api.route("/metrics", get(health::metrics));
+    }
+    api.method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .route_layer(middleware::from_fn(expose_route))
+        .with_state(state.clone())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors(&state.config.allowed_origins))
+        .layer(middleware::from_fn_with_state(policy, request_middleware))
+}

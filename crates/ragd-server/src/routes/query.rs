@@ -1,0 +1,112 @@
+//! `POST /query` (the chapter's question → answer with sources) and `POST /search` (retrieval
+//! only).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use ragd_api::{QueryResponse, SearchResponse};
+use ragd_core::service::RetrieveRequest;
+use ragd_core::types::{Threshold, TopK};
+
+use crate::auth::Principal;
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{Fields, JsonObject, question};
+use crate::state::AppState;
+use crate::telemetry::current_request_id;
+
+/// Default and bounds of `max_results` (the chapter's).
+const MAX_RESULTS: (u64, u64, u64) = (5, 1, 20);
+/// Default `threshold` (the chapter's).
+const DEFAULT_THRESHOLD: f64 = 0.7;
+
+/// Reads the retrieval fields shared by `/query` and `/search`.
+fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveRequest> {
+    let query = question(fields, "query");
+    let k = fields.integer("max_results", MAX_RESULTS.1, MAX_RESULTS.2);
+    let threshold = fields.number("threshold", 0.0, 1.0);
+    let collection = fields.string("collection", 128);
+    let (k, threshold) = (
+        k.unwrap_or(MAX_RESULTS.0),
+        threshold.unwrap_or(DEFAULT_THRESHOLD),
+    );
+    Some(RetrieveRequest {
+        tenant: principal.tenant.clone(),
+        collection,
+        query: query?,
+        k: TopK::new(usize::try_from(k).ok()?).ok()?,
+        #[allow(clippy::cast_possible_truncation)]
+        threshold: Threshold::new(threshold as f32).ok()?,
+    })
+}
+
+/// Answer a question from the caller's documents.
+#[utoipa::path(
+    post, path = "/query", tag = "query",
+    request_body = ragd_api::QueryRequest,
+    responses(
+        (status = 200, body = QueryResponse),
+        (status = 401, body = ragd_api::ErrorBody),
+        (status = 415, body = ragd_api::ErrorBody),
+        (status = 422, body = ragd_api::ErrorBody, description = "per-field details"),
+        (status = 503, body = ragd_api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<QueryResponse>> {
+    let started = Instant::now();
+    let mut fields = Fields::new(body);
+    let request = retrieval(&mut fields, &principal);
+    // Accepted for the chapter's contract; guardrails and conversations come with later issues.
+    let _use_guardrails = fields.boolean("use_guardrails");
+    let _conversation = fields.string("conversation_id", 128);
+    fields.finish()?;
+    let request =
+        request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
+    let outcome = state.services()?.engine.service.query(&request).await?;
+    if state.config.enable_metrics {
+        metrics::histogram!("rag_query_confidence").record(f64::from(outcome.answer.confidence));
+    }
+    Ok(Json(convert::query_response(
+        current_request_id(),
+        request.query,
+        &outcome,
+        started,
+    )))
+}
+
+/// Retrieve the best matching chunks, without composing an answer.
+#[utoipa::path(
+    post, path = "/search", tag = "query",
+    request_body = ragd_api::SearchRequest,
+    responses(
+        (status = 200, body = SearchResponse),
+        (status = 401, body = ragd_api::ErrorBody),
+        (status = 422, body = ragd_api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<SearchResponse>> {
+    let started = Instant::now();
+    let mut fields = Fields::new(body);
+    let request = retrieval(&mut fields, &principal);
+    fields.finish()?;
+    let request =
+        request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
+    let hits = state.services()?.engine.service.retrieve(&request).await?;
+    Ok(Json(SearchResponse {
+        request_id: current_request_id(),
+        query: request.query,
+        sources: hits.iter().map(convert::source).collect(),
+        processing_time: started.elapsed().as_secs_f64(),
+    }))
+}

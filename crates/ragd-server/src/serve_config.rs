@@ -1,0 +1,252 @@
+//! Settings of `ragd serve`: the chapter's environment variable names (`JWT_SECRET_KEY`,
+//! `ALLOWED_ORIGINS`, `DEBUG`, …) and ragd's own `RAGD_*` ones, validated at start-up with errors
+//! that name the setting to fix. Secrets are kept in [`SecretString`]s so they never reach a log.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+/// The JWT secret shipped in `.env.example` (and in the chapter): refused, always.
+const EXAMPLE_SECRETS: [&str; 2] = [
+    "your-very-secret-jwt-key-change-in-production",
+    "your-secret-key-change-in-production",
+];
+/// Shortest accepted HS256 secret, in bytes.
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RAGD_HOST", default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, env = "RAGD_PORT", default_value_t = 8000)]
+    pub(crate) port: u16,
+    /// Development mode: allows running without JWT_SECRET_KEY (a random per-process secret).
+    #[arg(long, env = "DEBUG", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) debug: bool,
+    /// Secret that signs login tokens (HS256), at least 32 bytes. Required unless DEBUG=true.
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub(crate) jwt_secret_key: Option<SecretString>,
+    /// Token signing algorithm (HS256, HS384 or HS512).
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256")]
+    pub(crate) jwt_algorithm: String,
+    /// Minutes a login token stays valid.
+    #[arg(long, env = "JWT_EXPIRE_MINUTES", default_value_t = 30)]
+    pub(crate) jwt_expire_minutes: u64,
+    /// `iss` claim of issued tokens (checked on every request).
+    #[arg(long, env = "JWT_ISSUER", default_value = "ragd")]
+    pub(crate) jwt_issuer: String,
+    /// `aud` claim of issued tokens (checked on every request).
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "ragd")]
+    pub(crate) jwt_audience: String,
+    /// Origins allowed by CORS: a JSON list as in the chapter, or a comma-separated list; `*` for any.
+    #[arg(
+        long,
+        env = "ALLOWED_ORIGINS",
+        default_value = r#"["http://localhost:3000"]"#
+    )]
+    pub(crate) allowed_origins: String,
+    /// Serve /metrics.
+    #[arg(long, env = "ENABLE_METRICS", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) enable_metrics: bool,
+    /// Log format: json or text.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: String,
+    /// Creates this admin at start-up if no user has that name (with RAGD_ADMIN_PASSWORD).
+    #[arg(long, env = "RAGD_ADMIN_USERNAME")]
+    pub(crate) admin_username: Option<String>,
+    /// Password of the bootstrap admin.
+    #[arg(long, env = "RAGD_ADMIN_PASSWORD", hide_env_values = true)]
+    pub(crate) admin_password: Option<SecretString>,
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, env = "RAGD_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub(crate) request_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "RAGD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub(crate) shutdown_timeout_secs: u64,
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "RAGD_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
+    pub(crate) max_json_bytes: usize,
+    /// Largest multipart upload (all files together), in bytes.
+    #[arg(long, env = "RAGD_MAX_UPLOAD_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub(crate) max_upload_bytes: usize,
+    /// Most files in one upload.
+    #[arg(long, env = "RAGD_MAX_UPLOAD_FILES", default_value_t = 1000)]
+    pub(crate) max_upload_files: usize,
+    /// Uploads up to this many bytes (and RAGD_SYNC_UPLOAD_FILES files) are ingested before the
+    /// response; larger ones become jobs (202 + GET /jobs/{id}).
+    #[arg(long, env = "RAGD_SYNC_UPLOAD_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub(crate) sync_upload_bytes: usize,
+    /// Most files of an upload ingested before the response.
+    #[arg(long, env = "RAGD_SYNC_UPLOAD_FILES", default_value_t = 8)]
+    pub(crate) sync_upload_files: usize,
+}
+
+/// Validated settings of the HTTP server.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) addr: SocketAddr,
+    pub(crate) jwt: JwtConfig,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) enable_metrics: bool,
+    pub(crate) bootstrap_admin: Option<(String, SecretString)>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) limits: HttpLimits,
+}
+
+/// Token settings.
+#[derive(Debug, Clone)]
+pub(crate) struct JwtConfig {
+    pub(crate) secret: SecretString,
+    pub(crate) algorithm: jsonwebtoken::Algorithm,
+    pub(crate) expire: Duration,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    pub(crate) max_json_bytes: usize,
+    pub(crate) max_upload_bytes: usize,
+    pub(crate) max_upload_files: usize,
+    pub(crate) sync_upload_bytes: usize,
+    pub(crate) sync_upload_files: usize,
+}
+
+/// Parses `ALLOWED_ORIGINS`: a JSON list (the chapter's form) or a comma-separated list.
+pub(crate) fn parse_origins(raw: &str) -> anyhow::Result<Vec<String>> {
+    let raw = raw.trim();
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw).context("ALLOWED_ORIGINS is not a JSON list of strings")?
+    } else {
+        raw.split(',').map(|s| s.trim().to_owned()).collect()
+    };
+    let list: Vec<String> = list.into_iter().filter(|s| !s.is_empty()).collect();
+    for origin in &list {
+        let ok = origin == "*"
+            || (origin.starts_with("http://") || origin.starts_with("https://"))
+                && axum::http::HeaderValue::from_str(origin).is_ok();
+        if !ok {
+            bail!("ALLOWED_ORIGINS: {origin:?} is not an http(s) origin or *");
+        }
+    }
+    Ok(list)
+}
+
+fn jwt_secret(args: &ServeArgs) -> anyhow::Result<SecretString> {
+    match &args.jwt_secret_key {
+        Some(secret) => {
+            let value = secret.expose_secret();
+            if EXAMPLE_SECRETS.contains(&value.trim()) {
+                bail!(
+                    "JWT_SECRET_KEY is the example value from .env.example; set a random secret (e.g. `openssl rand -hex 32`)"
+                );
+            }
+            if value.len() < MIN_SECRET_BYTES {
+                bail!(
+                    "JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes (it has {})",
+                    value.len()
+                );
+            }
+            Ok(secret.clone())
+        }
+        None if args.debug => {
+            tracing::warn!(
+                "DEBUG=true and no JWT_SECRET_KEY: using a random secret; tokens will not survive a restart"
+            );
+            let random = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            );
+            Ok(SecretString::from(random))
+        }
+        None => bail!(
+            "JWT_SECRET_KEY is not set: set it to a random secret of at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`), or DEBUG=true for development"
+        ),
+    }
+}
+
+impl ServeArgs {
+    /// Validates the settings, naming the one to fix.
+    pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
+        let ip: std::net::IpAddr = self
+            .host
+            .parse()
+            .with_context(|| format!("RAGD_HOST {:?} is not an IP address", self.host))?;
+        let algorithm = match self.jwt_algorithm.to_ascii_uppercase().as_str() {
+            "HS256" => jsonwebtoken::Algorithm::HS256,
+            "HS384" => jsonwebtoken::Algorithm::HS384,
+            "HS512" => jsonwebtoken::Algorithm::HS512,
+            other => bail!("JWT_ALGORITHM {other:?} is not supported (HS256, HS384 or HS512)"),
+        };
+        if self.jwt_expire_minutes == 0 || self.jwt_expire_minutes > 60 * 24 * 30 {
+            bail!("JWT_EXPIRE_MINUTES must be 1..=43200");
+        }
+        for (name, value) in [
+            (
+                "RAGD_REQUEST_TIMEOUT_SECS",
+                self.request_timeout_secs as usize,
+            ),
+            ("RAGD_MAX_JSON_BYTES", self.max_json_bytes),
+            ("RAGD_MAX_UPLOAD_BYTES", self.max_upload_bytes),
+            ("RAGD_MAX_UPLOAD_FILES", self.max_upload_files),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            bail!("LOG_FORMAT must be json or text");
+        }
+        let bootstrap_admin = match (&self.admin_username, &self.admin_password) {
+            (Some(user), Some(pass)) => Some((user.clone(), pass.clone())),
+            (None, None) => None,
+            _ => bail!("RAGD_ADMIN_USERNAME and RAGD_ADMIN_PASSWORD must be set together"),
+        };
+        Ok(ServerConfig {
+            addr: SocketAddr::new(ip, self.port),
+            jwt: JwtConfig {
+                secret: jwt_secret(self)?,
+                algorithm,
+                expire: Duration::from_secs(self.jwt_expire_minutes * 60),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+            },
+            allowed_origins: parse_origins(&self.allowed_origins)?,
+            enable_metrics: self.enable_metrics,
+            bootstrap_admin,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            limits: HttpLimits {
+                max_json_bytes: self.max_json_bytes,
+                max_upload_bytes: self.max_upload_bytes,
+                max_upload_files: self.max_upload_files,
+                sync_upload_bytes: self.sync_upload_bytes,
+                sync_upload_files: self.sync_upload_files,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_accept_the_chapters_json_list_and_comma_lists() {
+        let json = parse_origins(r#"["http://localhost:3000","https://yourdomain.com"]"#).unwrap();
+        assert_eq!(json, ["http://localhost:3000", "https://yourdomain.com"]);
+        let commas = parse_origins("http://a.example, https://b.example").unwrap();
+        assert_eq!(commas, ["http://a.example", "https://b.example"]);
+        assert_eq!(parse_origins("*").unwrap(), ["*"]);
+        assert!(parse_origins("ftp://x").is_err());
+        assert!(parse_origins("[1, 2]").is_err());
+    }
+}

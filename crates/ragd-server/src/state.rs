@@ -1,0 +1,60 @@
+//! The shared state of the HTTP server: one `Clone` struct of `Arc`s. The engine (model + index)
+//! loads in the background after the listener is bound; until then [`AppState::services`]
+//! answers 503 and `/health/ready` says not ready.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRef;
+use metrics_exporter_prometheus::PrometheusHandle;
+use ragd_backends::Engine;
+use ragd_backends::store_sqlite::SqliteStore;
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::JobQueue;
+use crate::serve_config::ServerConfig;
+
+/// What becomes available once the engine has loaded.
+pub(crate) struct Services {
+    pub(crate) engine: Engine,
+    pub(crate) jobs: JobQueue,
+}
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) services: Arc<OnceLock<Services>>,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) started: Instant,
+    pub(crate) draining: Arc<AtomicBool>,
+    pub(crate) model_id: Arc<str>,
+    pub(crate) load_failed: Arc<AtomicBool>,
+    /// The Redoc bundle, when installed.
+    pub(crate) redoc_js: Option<axum::body::Bytes>,
+}
+
+impl AppState {
+    /// The loaded engine, or 503 while it is loading or the server is shutting down.
+    pub(crate) fn services(&self) -> ApiResult<&Services> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(ApiError::unavailable(
+                "the server is shutting down",
+                Duration::from_secs(5),
+            ));
+        }
+        self.services.get().ok_or_else(|| {
+            ApiError::unavailable("the server is starting up", Duration::from_secs(1))
+        })
+    }
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.auth)
+    }
+}

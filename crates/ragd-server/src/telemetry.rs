@@ -1,0 +1,182 @@
+//! Per-request plumbing: the request id (honoured from `X-Request-ID` when sane, else a new
+//! UUID), one span per request, the chapter's Prometheus metrics, and the request timeout.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The request id header.
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being served (empty outside a request).
+pub(crate) fn current_request_id() -> String {
+    CURRENT_REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_default()
+}
+
+/// An incoming id is kept when it is 1..=128 characters of `[A-Za-z0-9._:-]`.
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then(|| s.to_owned())
+}
+
+/// Seconds-valued histogram buckets for request durations.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// The chapter's buckets for answer confidence.
+const CONFIDENCE_BUCKETS: [f64; 8] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0];
+
+/// Installs the process-wide Prometheus recorder once (the `metrics` facade is global) and
+/// returns its handle.
+pub(crate) fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("duration_seconds".into()),
+            &DURATION_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("rag_query_confidence".into()),
+            &CONFIDENCE_BUCKETS,
+        )?
+        .install_recorder()?;
+    describe_metrics();
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!("rag_requests_total", "Total requests to the RAG API");
+    metrics::describe_histogram!(
+        "rag_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Request duration in seconds"
+    );
+    metrics::describe_histogram!("rag_query_confidence", "Confidence score of RAG responses");
+    metrics::describe_gauge!("rag_active_requests", "Number of active requests");
+    metrics::describe_gauge!(
+        "rag_documents_total",
+        "Total number of documents in database"
+    );
+    metrics::describe_histogram!(
+        "rag_retrieval_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to embed a question and search the index"
+    );
+}
+
+/// Settings the per-request middleware needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestPolicy {
+    /// Longest a request may take before it is answered with 503 `request_timeout`.
+    pub(crate) timeout: Duration,
+    /// Whether to record metrics.
+    pub(crate) metrics: bool,
+}
+
+/// Assigns the request id, opens the request span, applies the timeout and records metrics.
+pub(crate) async fn request_middleware(
+    State(policy): State<RequestPolicy>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        http.method = %method,
+        http.route = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+        request_id = %id,
+        user = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    if policy.metrics {
+        metrics::gauge!("rag_active_requests").increment(1.0);
+    }
+    let run = async {
+        match tokio::time::timeout(policy.timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::new(
+                ErrorCode::Timeout,
+                format!("the request took longer than {:?}", policy.timeout),
+            )
+            .with_retry_after(Duration::from_secs(1))
+            .into_response(),
+        }
+    };
+    let mut response = CURRENT_REQUEST_ID
+        .scope(id.clone(), run.instrument(span.clone()))
+        .await;
+    let status = response.status().as_u16();
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    span.record("http.status", status);
+    span.record("http.route", route.as_str());
+    tracing::info!(parent: &span, status, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request done");
+    if policy.metrics {
+        metrics::gauge!("rag_active_requests").decrement(1.0);
+        metrics::counter!("rag_requests_total", "method" => method.clone(), "endpoint" => route.clone(), "status" => status.to_string()).increment(1);
+        metrics::histogram!("rag_request_duration_seconds", "method" => method, "endpoint" => route)
+            .record(started.elapsed().as_secs_f64());
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// Route layer: copies the matched route template into the response, so the outer
+/// [`request_middleware`] (which runs before routing) can label metrics with it.
+pub(crate) async fn expose_route(request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(path) = matched {
+        response.extensions_mut().insert(path);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_only_when_sane() {
+        let keep = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(sane_request_id(&keep).as_deref(), Some("abc-123_x.y:z"));
+        for bad in ["", "has space", "semi;colon", &"x".repeat(129)] {
+            assert_eq!(
+                sane_request_id(&HeaderValue::from_str(bad).unwrap()),
+                None,
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `TestApp::spawn()`: the real `ragd serve` binary on an ephemeral port, a temporary data dir,
+//! the real model, and an admin to log in as. Readiness is polled, never slept for.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const ADMIN: &str = "admin";
+pub(crate) const PASSWORD: &str = "correct-horse-battery-staple";
+pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A `ragd` command with the model from `make model` and a data dir.
+pub(crate) fn ragd(data_dir: &Path) -> Command {
+    let models = root().join("models");
+    assert!(
+        models.join("all-MiniLM-L6-v2/tokenizer.json").is_file(),
+        "run `make model` first"
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragd"));
+    cmd.current_dir(root())
+        .env("RAGD_DATA_DIR", data_dir)
+        .env("RAGD_MODELS_DIR", models)
+        .env("RAGD_EMBED_THREADS", "2")
+        .env("RAGD_HOST", "127.0.0.1")
+        .env("RAGD_PORT", "0")
+        .env("JWT_SECRET_KEY", SECRET)
+        .env("RAGD_ADMIN_USERNAME", ADMIN)
+        .env("RAGD_ADMIN_PASSWORD", PASSWORD)
+        .env("LOG_LEVEL", "info")
+        .env_remove("EMBEDDINGS_MODEL")
+        .env_remove("DEBUG")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// A running server.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) data: tempfile::TempDir,
+    pub(crate) client: reqwest::Client,
+    child: Child,
+    log: PathBuf,
+}
+
+impl TestApp {
+    /// Starts `ragd serve` with the defaults.
+    pub(crate) async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts `ragd serve` with extra environment variables.
+    pub(crate) async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().expect("tempdir");
+        Self::spawn_in(data, env).await
+    }
+
+    /// Starts `ragd serve` on an existing data dir.
+    pub(crate) async fn spawn_in(data: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let log = data.path().join("server.log");
+        let mut cmd = ragd(data.path());
+        cmd.arg("serve")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped());
+        cmd.stderr(std::fs::File::create(&log).expect("log file"));
+        let mut child = cmd.spawn().expect("ragd serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await
+        .expect("join")
+        .expect("read the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("ragd listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .to_owned();
+        let app = Self {
+            base,
+            data,
+            client: reqwest::Client::new(),
+            child,
+            log,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/health/ready")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in 60 s: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Logs in and returns a bearer token.
+    pub(crate) async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    pub(crate) async fn token(&self) -> String {
+        let r = self.login(ADMIN, PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Uploads files from the test corpus (synchronously ingested).
+    pub(crate) async fn upload(&self, token: &str, names: &[&str]) -> serde_json::Value {
+        let mut form = reqwest::multipart::Form::new();
+        for name in names {
+            let bytes =
+                std::fs::read(root().join("tests/corpus/docs").join(name)).expect("corpus file");
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        }
+        let r = self
+            .client
+            .post(self.url("/documents"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 200, "upload failed");
+        r.json().await.expect("json")
+    }
+
+    /// Waits for the exit of a server that was sent a signal.
+    pub(crate) fn terminate_after_signal(
+        mut self,
+    ) -> (std::process::ExitStatus, String, tempfile::TempDir) {
+        let exit = self.child.wait().expect("wait");
+        let logs = self.logs();
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().expect("tempdir"));
+        (exit, logs, data)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts the error envelope and returns it.
+pub(crate) async fn error_body(r: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let request_id = r
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: serde_json::Value = r.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    assert!(
+        body["timestamp"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the HTTP API: the real `ragd serve` binary, the real model, a real SQLite
+//! file, over real HTTP on an ephemeral port.
+
+mod clients;
+mod concurrency;
+mod documents;
+mod helpers;
+mod lifecycle;
+mod validation;
