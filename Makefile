@@ -24,8 +24,12 @@ openapi:
 build:
 	$(CARGO) build --release --bin ragd
 
-## Ingest the sample corpus into $(DATA_DIR) and answer a few questions (the API server comes next).
-run: model build
+## Ingest the sample corpus into $(DATA_DIR) and run the HTTP server (writes .env on first run).
+run: model assets build
+	@scripts/serve-demo.sh target/release/ragd $(DATA_DIR)
+
+## The CLI demo: ingest the sample corpus and answer a few questions without the server.
+demo: model build
 	@scripts/demo.sh target/release/ragd $(DATA_DIR)
 
 ## Every test: formatting, lints, unit, property and end-to-end tests with the real model.
