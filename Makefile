@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DATA_DIR ?= data
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+RAGD := $(TARGET_DIR)/release/ragd
 
 .PHONY: model assets test-deps run demo test lint bench build clean-data openapi
 
@@ -26,11 +28,11 @@ build:
 
 ## Ingest the sample corpus into $(DATA_DIR) and run the HTTP server (writes .env on first run).
 run: model assets build
-	@scripts/serve-demo.sh target/release/ragd $(DATA_DIR)
+	@scripts/serve-demo.sh $(RAGD) $(DATA_DIR)
 
 ## The CLI demo: ingest the sample corpus and answer a few questions without the server.
 demo: model build
-	@scripts/demo.sh target/release/ragd $(DATA_DIR)
+	@scripts/demo.sh $(RAGD) $(DATA_DIR)
 
 ## Every test: formatting, lints, unit, property and end-to-end tests with the real model.
 test: model assets test-deps

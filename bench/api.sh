@@ -51,8 +51,10 @@ ragd=${RAGD_BIN:-$root/target/release/ragd}
 doc_packages=python3.11-doc,postgresql-doc-15,linux-doc-6.1
 max_results=5
 threshold=0.7
-username=bench
-password=bench-password-$RANDOM$RANDOM
+# ragd creates its bootstrap admin only when the user does not exist yet, and the data dir is
+# reused across runs: the password must stay the same from run to run (loopback only)
+username=${BENCH_USERNAME:-bench}
+password=${BENCH_PASSWORD:-ragd-bench-password}
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')   # 64 hex chars
 export BENCH_MAX_RESULTS=$max_results BENCH_THRESHOLD=$threshold BENCH_QUESTIONS=$questions
 export ANONYMIZED_TELEMETRY=False HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

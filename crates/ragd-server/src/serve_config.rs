@@ -236,6 +236,35 @@ impl ServeArgs {
 }
 
 #[cfg(test)]
+impl ServerConfig {
+    /// Defaults with a fixed secret, for in-process router tests.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt: JwtConfig {
+                secret: SecretString::from("0123456789abcdef0123456789abcdef-in-process"),
+                algorithm: jsonwebtoken::Algorithm::HS256,
+                expire: Duration::from_secs(1800),
+                issuer: "ragd".into(),
+                audience: "ragd".into(),
+            },
+            allowed_origins: vec!["http://localhost:3000".into()],
+            enable_metrics: false,
+            bootstrap_admin: None,
+            request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            limits: HttpLimits {
+                max_json_bytes: 1024 * 1024,
+                max_upload_bytes: 1024 * 1024,
+                max_upload_files: 10,
+                sync_upload_bytes: 1024,
+                sync_upload_files: 1,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -120,3 +120,91 @@ pub(crate) fn router(state: &AppState) -> Router {
         .layer(cors(&state.config.allowed_origins))
         .layer(middleware::from_fn_with_state(policy, request_middleware))
 }
+
+#[cfg(test)]
+mod tests {
+    //! In-process checks of what the end-to-end tests cannot reach deterministically: the
+    //! answers while the engine is still loading.
+
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, OnceLock};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use ragd_backends::store_sqlite::SqliteStore;
+    use tower::ServiceExt;
+
+    use super::router;
+    use crate::auth::Authenticator;
+    use crate::serve_config::ServerConfig;
+    use crate::state::AppState;
+
+    async fn loading_state(dir: &std::path::Path) -> AppState {
+        let store = Arc::new(SqliteStore::open(&dir.join("ragd.db")).await.unwrap());
+        let config = ServerConfig::for_tests();
+        let auth = Authenticator::new(Arc::clone(&store) as _, config.jwt.clone()).unwrap();
+        AppState {
+            services: Arc::new(OnceLock::new()),
+            store,
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+            metrics: None,
+            started: std::time::Instant::now(),
+            draining: Arc::new(AtomicBool::new(false)),
+            model_id: "test-model".into(),
+            load_failed: Arc::new(AtomicBool::new(false)),
+            redoc_js: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn while_loading_ready_is_503_and_live_is_200() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(&loading_state(dir.path()).await);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+
+        let live = app.clone().oneshot(get("/health/live")).await.unwrap();
+        assert_eq!(live.status(), StatusCode::OK);
+
+        let ready = app.clone().oneshot(get("/health/ready")).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ready.headers()["retry-after"], "1");
+        assert!(ready.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(ready.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "service_unavailable");
+
+        let health = app.clone().oneshot(get("/health")).await.unwrap();
+        let body = axum::body::to_bytes(health.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["model_status"], "loading");
+        assert_eq!(body["database_status"], "empty");
+        assert_eq!(body["status"], "degraded");
+
+        let redoc = app.oneshot(get("/redoc")).await.unwrap();
+        let body = axum::body::to_bytes(redoc.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("make assets"));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_reveal_nothing() {
+        use axum::response::IntoResponse;
+        let response =
+            crate::error::ApiError::internal("disk /secret/path exploded").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("internal_error") && !text.contains("secret"),
+            "{text}"
+        );
+    }
+}

@@ -25,7 +25,10 @@ pub(crate) fn ragd(data_dir: &Path) -> Command {
     // Run outside the repository, so a developer's `.env` there cannot change what is tested.
     cmd.current_dir(data_dir)
         .env("RAGD_DATA_DIR", data_dir)
-        .env("RAGD_REDOC_JS", root().join("vendor/redoc/redoc.standalone.js"))
+        .env(
+            "RAGD_REDOC_JS",
+            root().join("vendor/redoc/redoc.standalone.js"),
+        )
         .env("RAGD_MODELS_DIR", models)
         .env("RAGD_EMBED_THREADS", "2")
         .env("RAGD_HOST", "127.0.0.1")

@@ -278,3 +278,35 @@ async fn request_ids_are_honoured_when_sane() {
     assert_ne!(id, "bad id with spaces");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
 }
+
+#[tokio::test]
+async fn cors_follows_allowed_origins() {
+    let app = TestApp::spawn_with(&[(
+        "ALLOWED_ORIGINS",
+        r#"["http://localhost:3000","https://app.example"]"#,
+    )])
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/query"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let denied = preflight("https://evil.example").await.unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
