@@ -25,9 +25,11 @@
 #   BENCH_READY_TIMEOUT=300  seconds a server may take to become ready
 #   RAGD_BIN=target/release/ragd
 # Extra environment reaches the servers unchanged (e.g. RAGD_SIMILARITY=cosine for ragd).
+# Each wrk point also records the cores used by the server and by the whole machine (a quiet
+# measurement has machine ~= server + a little for wrk).
 # First run: builds bench/out/api-venv, downloads the documentation .debs for the corpus and
-# ingests it into both stacks (the Python ingest embeds at ~15-20 passages/s here, ~10 min for
-# 10k); later runs reuse all of it.
+# ingests it into both stacks (10k passages: ~17 min for the Python stack at ~10 passages/s on a
+# busy machine, ~7 min for ragd); later runs reuse all of it and take ~5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -87,6 +89,18 @@ tree_status_mib() {
     sum=$((sum + ${v:-0}))
   done
   awk -v k="$sum" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# CPU accounting, to tell a quiet measurement from one that shared the cores with other work:
+# machine-wide busy ticks (all cores) and the server tree's own utime+stime, both in USER_HZ ticks
+cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+tree_cpu_ticks() {
+  local sum=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
 }
 
 stop_server() {
@@ -183,7 +197,7 @@ ragd_ingest() {
   fi
   tag=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r.get("ingested", 0))' "$work/ragd-ingest.json" 2>/dev/null || echo 0)
   if [ "${tag:-0}" != 0 ]; then
-    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r.update(bench="api_ragd_ingest", stack="ragd", run=sys.argv[2]); print(json.dumps(r))' \
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r.pop("files", None); r.update(bench="api_ragd_ingest", stack="ragd", run=sys.argv[2]); print(json.dumps(r))' \
       "$work/ragd-ingest.json" "$run_id" | record
   fi
 }
@@ -209,7 +223,7 @@ start_server() { # start_server STACK PORT (sets server_pid)
 }
 
 bench_stack() {
-  local stack=$1 stats_count port base ready_path t0 startup rss_ready rss_idle rss_after peak procs token c threads load1 line
+  local stack=$1 busy0 total0 busy1 total1 srv0 srv1 cpu stats_count port base ready_path t0 startup rss_ready rss_idle rss_after peak procs token c threads load1 line
   port=$(free_port)
   base=http://127.0.0.1:$port
   ready_path=/health
@@ -240,21 +254,32 @@ bench_stack() {
     [ "$c" -lt 2 ] && threads=1
     load1=$(cut -d' ' -f1 /proc/loadavg)
     say "$stack: wrk -t$threads -c$c -d${duration}s"
+    read -r busy0 total0 < <(cpu_ticks)
+    srv0=$(tree_cpu_ticks "$server_pid")
     BENCH_TOKEN=$token wrk -t"$threads" -c"$c" -d"${duration}s" --latency --timeout "${wrk_timeout}s" \
       -s bench/api/query.lua "$base/query" >"$work/wrk-$stack-c$c.txt" 2>&1 || true
+    read -r busy1 total1 < <(cpu_ticks)
+    srv1=$(tree_cpu_ticks "$server_pid")
+    # cores busy machine-wide, and cores used by the server, averaged over the wrk run
+    cpu=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v s=$((srv1 - srv0)) -v n="$(nproc)" \
+      'BEGIN { e = t / n; if (e <= 0) e = 1; printf "%.2f %.2f", b / e, s / e }')
     line=$(sed -n 's/^WRK_JSON //p' "$work/wrk-$stack-c$c.txt")
     if [ -z "$line" ]; then
       cat "$work/wrk-$stack-c$c.txt" >&2
       continue
     fi
     python3 - "$line" "$run_id" "$stack" "$c" "$threads" "$duration" "$n" "$max_results" "$threshold" \
-      "$(grep -c . "$questions")" "$load1" <<'PY' | record
+      "$(grep -c . "$questions")" "$load1" $cpu <<'PY' | record
 import json, sys
 r = json.loads(sys.argv[1])
 out = {"bench": "api_query", "run": sys.argv[2], "stack": sys.argv[3], "concurrency": int(sys.argv[4]),
        "wrk_threads": int(sys.argv[5]), "duration_s": int(sys.argv[6]), "chunks": int(sys.argv[7]),
        "max_results": int(sys.argv[8]), "threshold": float(sys.argv[9]), "questions": int(sys.argv[10]),
-       "load1_before": float(sys.argv[11])}
+       "load1_before": float(sys.argv[11]), "cpu_busy_cores": float(sys.argv[12]),
+       "server_cpu_cores": float(sys.argv[13])}
+if out["stack"] == "ragd":
+    import os
+    out["ragd_similarity"] = os.environ.get("RAGD_SIMILARITY", "default")
 out.update(r)
 print(json.dumps(out))
 PY

@@ -42,13 +42,16 @@ def main():
     print(f"\n### /query, run {run}: {meta.get('chunks', '?')} chunks, "
           f"{meta.get('duration_s', '?')} s per point, max_results {meta.get('max_results', '?')}, "
           f"threshold {meta.get('threshold', '?')}, {meta.get('questions', '?')} questions\n")
-    print("| stack | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors (non-2xx) | socket errors | load avg before |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| stack | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors (non-2xx) | socket errors | server CPU (cores) | machine CPU (cores) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in q:
         sock = r.get("connect_errors", 0) + r.get("read_errors", 0) + r.get("write_errors", 0) + r.get("timeouts", 0)
         print(f"| {r['stack']} | {r['concurrency']} | {fmt(r['rps'])} | {fmt(r['p50_ms'])} | {fmt(r['p90_ms'])} "
-              f"| {fmt(r['p99_ms'])} | {r['non2xx']} | {sock} | {fmt(r.get('load1_before'), 2)} |")
+              f"| {fmt(r['p99_ms'])} | {r['non2xx']} | {sock} | {fmt(r.get('server_cpu_cores'), 2)} "
+              f"| {fmt(r.get('cpu_busy_cores'), 2)} |")
 
+    print("\nCPU columns: cores in use, averaged over the wrk run, out of "
+          f"{os.cpu_count()}; machine minus server = wrk and any other work on the machine.")
     print("\n| stack | startup to ready (ms) | RSS at ready (MiB) | RSS idle after warm-up (MiB) | RSS after load (MiB) | peak RSS (MiB) | processes |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for s in stacks:

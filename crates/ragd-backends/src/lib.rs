@@ -48,6 +48,10 @@ pub struct EngineConfig {
     pub embed_batch_size: usize,
     /// Embedding requests that may queue before callers wait.
     pub embed_queue: usize,
+    /// Let idle model threads spin-wait for work.
+    pub embed_spin: bool,
+    /// Question embeddings kept in memory (0: no cache).
+    pub query_cache: usize,
     /// Chunk size and overlap.
     pub chunker: ChunkerConfig,
     /// Collections of at most this many vectors are searched exactly.
@@ -86,6 +90,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
         batch_size: config.embed_batch_size,
         queue_capacity: config.embed_queue,
         max_seq_len: tokenizer::MAX_SEQ_LEN,
+        spin: config.embed_spin,
     })?;
     Ok(Arc::new(embedder))
 }
@@ -163,6 +168,14 @@ impl Engine {
         index_config.exact_below = config.exact_search_below;
         index_config.expansion_search = config.ann_ef_search;
         let index = Arc::new(EmbeddedIndex::open(index_config, &store).await?);
+        let embedder: Arc<dyn Embedder> = if config.query_cache > 0 {
+            Arc::new(ragd_core::query_cache::CachedEmbedder::new(
+                embedder,
+                config.query_cache,
+            ))
+        } else {
+            embedder
+        };
         let service = RagService::new(ServiceParts {
             embedder,
             index: Arc::clone(&index) as _,

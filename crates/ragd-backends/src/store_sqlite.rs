@@ -385,36 +385,34 @@ impl DocumentStore for SqliteStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::new(CHUNK_COLUMNS);
-        qb.push(" WHERE key IN (");
+        // One query for chunks and their documents: this runs on every question.
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT k.key, k.document_id, k.idx, k.text, k.char_start, k.char_end, k.page, \
+             k.heading, {DOC_COLUMNS} FROM chunks k JOIN documents d ON d.id = k.document_id \
+             JOIN collections c ON c.id = d.collection_id JOIN tenants t ON t.id = c.tenant_id \
+             WHERE k.key IN ("
+        ));
         let mut sep = qb.separated(", ");
         for &k in keys {
             sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
         }
         qb.push(")");
-        let rows = self.chunks_where(&mut qb).await?;
-        let mut docs: std::collections::HashMap<String, Document> =
-            std::collections::HashMap::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for &key in keys {
-            let Some((_, doc_id, chunk)) = rows.iter().find(|(k, _, _)| *k == key) else {
-                continue;
-            };
-            let document = match docs.get(doc_id) {
-                Some(d) => d.clone(),
-                None => {
-                    let d = self.get_document(DocumentId::parse(doc_id)?).await?;
-                    docs.insert(doc_id.clone(), d.clone());
-                    d
-                }
-            };
-            out.push(StoredChunk {
-                key,
-                chunk: chunk.clone(),
-                document,
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.push(StoredChunk {
+                key: key_of(row)?,
+                chunk: chunk_from_row(row)?,
+                document: document_from_row(row)?,
             });
         }
-        Ok(out)
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                let i = found.iter().position(|c| c.key == *key)?;
+                Some(found.swap_remove(i))
+            })
+            .collect())
     }
 
     async fn count_documents(&self, tenant: Option<&str>) -> Result<u64> {

@@ -10,6 +10,7 @@ pub mod chunking;
 pub mod error;
 pub mod jobs;
 pub mod ports;
+pub mod query_cache;
 pub mod relevance;
 pub mod service;
 pub mod types;

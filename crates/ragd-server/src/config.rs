@@ -59,6 +59,19 @@ pub(crate) struct EngineArgs {
     /// Embedding requests that may wait before callers are held back.
     #[arg(long, global = true, env = "RAGD_EMBED_QUEUE", default_value_t = 256)]
     pub(crate) embed_queue: usize,
+    /// Question embeddings kept in memory (about 1.6 KiB each), so a repeated question skips the
+    /// model; 0 turns the cache off.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_QUERY_CACHE",
+        default_value_t = 10_000
+    )]
+    pub(crate) query_cache: usize,
+    /// Let idle model threads spin-wait for the next batch: faster bulk ingestion, but it takes
+    /// CPU from request handling. Default: on for CLI commands, off for `ragd serve`.
+    #[arg(long, global = true, env = "RAGD_EMBED_SPIN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) embed_spin: Option<bool>,
     /// Chunk size in model tokens (8-254).
     #[arg(long, global = true, env = "RAGD_CHUNK_TOKENS", default_value_t = 200)]
     pub(crate) chunk_tokens: usize,
@@ -123,6 +136,8 @@ impl EngineArgs {
             embed_threads: self.embed_threads,
             embed_batch_size: self.embed_batch_size,
             embed_queue: self.embed_queue,
+            embed_spin: self.embed_spin.unwrap_or(true),
+            query_cache: self.query_cache,
             chunker,
             exact_search_below: self.exact_search_below,
             ann_ef_search: self.ann_ef_search,

@@ -138,7 +138,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.code.parts();
         let request_id = current_request_id();
-        if status.is_server_error() {
+        if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(
+                %request_id,
+                error = code,
+                cause = self.cause.as_deref().unwrap_or(&self.message),
+                "request refused"
+            );
+        } else if status.is_server_error() {
             tracing::error!(
                 %request_id,
                 error = code,
@@ -155,6 +162,11 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
+        if self.code == ErrorCode::PayloadTooLarge {
+            // The rest of the body is never read, so the connection cannot carry another
+            // request: say so, or a client would reuse it and fail.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.code == ErrorCode::Unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -30,6 +30,8 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         embed_threads: 2,
         embed_batch_size: 32,
         embed_queue: 64,
+        embed_spin: true,
+        query_cache: 0,
         chunker: ChunkerConfig::default(),
         exact_search_below: 10_000,
         ann_ef_search: 96,

@@ -20,7 +20,11 @@ use crate::cli::{Cli, Command};
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.engine.to_config()?;
     match cli.command {
-        Command::Serve(args) => serve::run(&config, &args).await,
+        Command::Serve(args) => {
+            let mut config = config;
+            config.embed_spin = cli.engine.embed_spin.unwrap_or(false);
+            serve::run(&config, &args).await
+        }
         Command::Openapi => {
             println!("{}", crate::routes::openapi_document().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)

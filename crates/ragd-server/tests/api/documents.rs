@@ -13,6 +13,10 @@ fn file_part(dir: &str, name: &str) -> Part {
     Part::bytes(bytes).file_name(name.to_owned())
 }
 
+fn corpus(name: &str) -> Part {
+    file_part("tests/corpus/docs", name)
+}
+
 #[tokio::test]
 async fn upload_list_get_search_delete() {
     let app = TestApp::spawn().await;
@@ -29,82 +33,57 @@ async fn upload_list_get_search_delete() {
     assert_eq!(again["unchanged"], 1, "{again}");
 
     // A JSON text into another collection.
-    let r = app.client.post(app.url("/documents")).bearer_auth(&token)
-        .json(&json!({"content": "# Lunar tides\n\nSpring tides happen at new and full moon.", "metadata": {"source": "notes/tides.md", "team": "ocean"}, "collection": "notes"}))
-        .send().await.unwrap();
+    let text = json!({
+        "content": "# Lunar tides\n\nSpring tides happen at new and full moon.",
+        "metadata": {"source": "notes/tides.md", "team": "ocean"},
+        "collection": "notes",
+    });
+    let r = app.post_json(&token, "/documents", &text).await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
-    let note_id = created["files"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let note = format!(
+        "/documents/{}",
+        created["files"][0]["document_id"].as_str().unwrap()
+    );
 
-    let list: Value = app
-        .client
-        .get(app.url("/documents?limit=2"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json(&token, "/documents?limit=2").await;
     assert_eq!(list["total"], 4);
     assert_eq!(list["documents"].as_array().unwrap().len(), 2);
-    let notes: Value = app
-        .client
-        .get(app.url("/documents?collection=notes"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let notes = app.get_json(&token, "/documents?collection=notes").await;
     assert_eq!(notes["total"], 1);
     assert_eq!(notes["documents"][0]["source"], "tides.md");
     assert_eq!(notes["documents"][0]["metadata"]["team"], "ocean");
-    let r = app
-        .client
-        .get(app.url("/documents?limit=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    error_body(r, 422, "validation_error").await;
+    error_body(
+        app.get(&token, "/documents?limit=0").await,
+        422,
+        "validation_error",
+    )
+    .await;
+    error_body(
+        app.get(&token, "/documents?colour=red").await,
+        422,
+        "validation_error",
+    )
+    .await;
 
-    let doc: Value = app
-        .client
-        .get(app.url(&format!("/documents/{note_id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json(&token, &note).await;
     assert_eq!(doc["collection"], "notes");
     assert!(doc["chunk_count"].as_u64().unwrap() >= 1);
 
-    let found: Value = app.client.post(app.url("/search")).bearer_auth(&token)
-        .json(&json!({"query": "How do plants turn light into chemical energy?", "max_results": 3, "threshold": 0.3}))
-        .send().await.unwrap().json().await.unwrap();
+    let question = json!({"query": "How do plants turn light into chemical energy?", "max_results": 3, "threshold": 0.3});
+    let found: Value = app
+        .post_json(&token, "/search", &question)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         found["sources"][0]["metadata"]["source"], "photosynthesis.pdf",
         "{found}"
     );
     assert!(found.get("answer").is_none());
 
-    let stats: Value = app
-        .client
-        .get(app.url("/stats"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = app.get_json(&token, "/stats").await;
     assert_eq!(stats["documents_count"], 4);
     assert_eq!(
         stats["embeddings_model"],
@@ -112,38 +91,15 @@ async fn upload_list_get_search_delete() {
     );
     assert!(stats["uptime"].as_f64().unwrap() > 0.0);
 
-    let r = app
-        .client
-        .delete(app.url(&format!("/documents/{note_id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = app
-        .client
-        .get(app.url(&format!("/documents/{note_id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    error_body(r, 404, "not_found").await;
-    let r = app
-        .client
-        .delete(app.url(&format!("/documents/{note_id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    error_body(r, 404, "not_found").await;
-    let r = app
-        .client
-        .get(app.url("/documents/not-a-uuid"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    error_body(r, 404, "not_found").await;
+    assert_eq!(app.delete(&token, &note).await.status(), 204);
+    error_body(app.get(&token, &note).await, 404, "not_found").await;
+    error_body(app.delete(&token, &note).await, 404, "not_found").await;
+    error_body(
+        app.get(&token, "/documents/not-a-uuid").await,
+        404,
+        "not_found",
+    )
+    .await;
 
     let metrics = app
         .client
@@ -174,18 +130,11 @@ async fn large_uploads_run_as_jobs_with_per_file_errors() {
     let app = TestApp::spawn_with(&[("RAGD_SYNC_UPLOAD_FILES", "2")]).await;
     let token = app.token().await;
     let form = Form::new()
-        .part("file", file_part("tests/corpus/docs", "composting.txt"))
+        .part("file", corpus("composting.txt"))
         .part("file", file_part("tests/corpus-bad", "corrupt.pdf"))
-        .part("file", file_part("tests/corpus/docs", "lighthouses.txt"))
+        .part("file", corpus("lighthouses.txt"))
         .text("metadata", r#"{"batch": "b1"}"#);
-    let r = app
-        .client
-        .post(app.url("/documents"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.upload_form(&token, "/documents", form).await;
     assert_eq!(r.status(), 202);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let job: Value = r.json().await.unwrap();
@@ -197,16 +146,7 @@ async fn large_uploads_run_as_jobs_with_per_file_errors() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = loop {
-        let job: Value = app
-            .client
-            .get(app.url(&location))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = app.get_json(&token, &location).await;
         if job["status"] == "succeeded" || job["status"] == "failed" {
             break job;
         }
@@ -224,30 +164,30 @@ async fn large_uploads_run_as_jobs_with_per_file_errors() {
         "{done}"
     );
     assert_eq!(files[2]["status"], "ingested");
+    let doc = app
+        .get_json(
+            &token,
+            &format!("/documents/{}", files[2]["document_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(doc["metadata"]["batch"], "b1");
     let staged = std::fs::read_dir(app.data.path().join("uploads"))
         .unwrap()
         .count();
     assert_eq!(staged, 0, "the staging folder is removed when the job ends");
 
     // ?async=true forces a job even for one small file.
-    let form = Form::new().part("file", file_part("tests/corpus/docs", "feijoada.txt"));
-    let r = app
-        .client
-        .post(app.url("/documents?async=true"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let r = app
-        .client
-        .get(app.url("/jobs/0191d9a0-0000-7000-8000-000000000000"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    error_body(r, 404, "not_found").await;
+    let form = Form::new().part("file", corpus("feijoada.txt"));
+    assert_eq!(
+        app.upload_form(&token, "/documents?async=true", form)
+            .await
+            .status(),
+        202
+    );
+    let unknown = app
+        .get(&token, "/jobs/0191d9a0-0000-7000-8000-000000000000")
+        .await;
+    error_body(unknown, 404, "not_found").await;
 }
 
 #[tokio::test]
@@ -258,61 +198,64 @@ async fn upload_limits_and_bad_uploads() {
     ])
     .await;
     let token = app.token().await;
-    let upload = |form: Form| {
-        app.client
-            .post(app.url("/documents"))
-            .bearer_auth(&token)
-            .multipart(form)
-            .send()
-    };
 
-    // One part over the per-document limit.
     let big = Form::new().part(
         "file",
         Part::bytes(vec![b'a'; 150_000]).file_name("big.txt"),
     );
-    error_body(upload(big).await.unwrap(), 413, "payload_too_large").await;
-    // The whole upload over the limit.
-    let mut many = Form::new();
-    for i in 0..4 {
-        many = many.part(
+    let many = (0..4).fold(Form::new(), |form, i| {
+        form.part(
             "file",
             Part::bytes(vec![b'b'; 90_000]).file_name(format!("p{i}.txt")),
-        );
+        )
+    });
+    let no_file = Form::new().text("collection", "x");
+    let unknown_field = Form::new()
+        .text("colour", "x")
+        .part("file", corpus("composting.txt"));
+    let bad_metadata = Form::new()
+        .text("metadata", "[1]")
+        .part("file", corpus("composting.txt"));
+    let bad_collection = Form::new()
+        .text("collection", "a/b")
+        .part("file", corpus("composting.txt"));
+    for (label, form, status, code) in [
+        (
+            "one part over the per-document limit",
+            big,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "the whole upload over the limit",
+            many,
+            413,
+            "payload_too_large",
+        ),
+        ("no file", no_file, 422, "validation_error"),
+        ("unknown field", unknown_field, 422, "validation_error"),
+        (
+            "metadata not an object",
+            bad_metadata,
+            422,
+            "validation_error",
+        ),
+        (
+            "bad collection name",
+            bad_collection,
+            422,
+            "validation_error",
+        ),
+    ] {
+        eprintln!("case: {label}");
+        error_body(
+            app.upload_form(&token, "/documents", form).await,
+            status,
+            code,
+        )
+        .await;
     }
-    error_body(upload(many).await.unwrap(), 413, "payload_too_large").await;
-    // No file, unknown field, bad metadata.
-    error_body(
-        upload(Form::new().text("collection", "x")).await.unwrap(),
-        422,
-        "validation_error",
-    )
-    .await;
-    error_body(
-        upload(
-            Form::new()
-                .text("colour", "x")
-                .part("file", file_part("tests/corpus/docs", "composting.txt")),
-        )
-        .await
-        .unwrap(),
-        422,
-        "validation_error",
-    )
-    .await;
-    error_body(
-        upload(
-            Form::new()
-                .text("metadata", "[1]")
-                .part("file", file_part("tests/corpus/docs", "composting.txt")),
-        )
-        .await
-        .unwrap(),
-        422,
-        "validation_error",
-    )
-    .await;
-    // A broken multipart body.
+    // A multipart body cut off in the middle of a part.
     let r = app
         .client
         .post(app.url("/documents"))
@@ -324,7 +267,7 @@ async fn upload_limits_and_bad_uploads() {
         .send()
         .await
         .unwrap();
-    assert!(matches!(r.status().as_u16(), 400 | 413), "{}", r.status());
+    error_body(r, 400, "bad_request").await;
     // Wrong content type.
     let r = app
         .client
@@ -338,7 +281,12 @@ async fn upload_limits_and_bad_uploads() {
     error_body(r, 415, "unsupported_media_type").await;
     // A file that cannot be parsed is reported per file, and nothing is stored for it.
     let form = Form::new().part("file", file_part("tests/corpus-bad", "binary.txt"));
-    let summary: Value = upload(form).await.unwrap().json().await.unwrap();
+    let summary: Value = app
+        .upload_form(&token, "/documents", form)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(summary["failed"], 1, "{summary}");
     assert!(
         summary["files"][0]["error"]
@@ -346,22 +294,9 @@ async fn upload_limits_and_bad_uploads() {
             .unwrap()
             .contains("binary.txt")
     );
-    let list: Value = app
-        .client
-        .get(app.url("/documents"))
-        .bearer_auth(&token)
-        .send()
-        .await
+    assert_eq!(app.get_json(&token, "/documents").await["total"], 0);
+    let leftovers = std::fs::read_dir(app.data.path().join("uploads"))
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["total"], 0);
-    assert!(
-        std::fs::read_dir(app.data.path().join("uploads"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "rejected uploads leave nothing staged"
-    );
+        .count();
+    assert_eq!(leftovers, 0, "rejected uploads leave nothing staged");
 }

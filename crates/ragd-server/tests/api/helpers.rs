@@ -148,6 +148,65 @@ impl TestApp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// `GET path` with a bearer token.
+    pub(crate) async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `GET path`, asserting 200, as JSON.
+    pub(crate) async fn get_json(&self, token: &str, path: &str) -> serde_json::Value {
+        let r = self.get(token, path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("JSON")
+    }
+
+    /// `POST path` with a JSON body and a bearer token.
+    pub(crate) async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// `DELETE path` with a bearer token.
+    pub(crate) async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// `POST /documents` with a multipart form.
+    pub(crate) async fn upload_form(
+        &self,
+        token: &str,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+    }
+
     /// Uploads files from the test corpus (synchronously ingested).
     pub(crate) async fn upload(&self, token: &str, names: &[&str]) -> serde_json::Value {
         let mut form = reqwest::multipart::Form::new();
