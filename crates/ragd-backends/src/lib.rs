@@ -7,6 +7,7 @@
 pub mod embed_onnx;
 pub mod index_embedded;
 mod index_files;
+pub mod limiter_memory;
 pub mod loaders;
 pub mod model;
 pub mod store_accounts;

@@ -87,6 +87,7 @@ impl App {
         } else {
             None
         };
+        let rate_limits = config.rate_limits.clone();
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (RAGD_HOST/RAGD_PORT)", config.addr))?;
@@ -106,6 +107,10 @@ impl App {
             draining: Arc::new(AtomicBool::new(false)),
             model_id: model_id.into(),
             load_failed: Arc::new(AtomicBool::new(false)),
+            limits: crate::rate_limit::Limits {
+                limiter: Arc::new(ragd_backends::limiter_memory::MemoryRateLimiter::new()),
+                config: Arc::new(rate_limits),
+            },
             redoc_js: read_redoc(redoc),
         };
         Ok(Self {
@@ -152,8 +157,12 @@ impl App {
             }
         };
         let grace = state.config.shutdown_timeout;
-        let server =
-            axum::serve(listener, crate::routes::router(&state)).with_graceful_shutdown(trigger);
+        let server = axum::serve(
+            listener,
+            crate::routes::router(&state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(trigger);
         let served = tokio::select! {
             result = server => result.context("serving HTTP"),
             () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use ragd_core::accounts::{Role, User, UserStore};
 use ragd_core::types::TenantId;
@@ -199,27 +202,68 @@ impl Principal {
     }
 }
 
-impl<S> FromRequestParts<S> for Principal
-where
-    Arc<Authenticator>: FromRef<S>,
-    S: Send + Sync,
-{
+/// What [`authenticate`] found for a request that sent credentials.
+#[derive(Debug, Clone)]
+pub(crate) enum Authenticated {
+    /// Valid credentials.
+    Principal(Principal),
+    /// Invalid credentials: the error to answer if the route needs a principal.
+    Failed(ApiError),
+}
+
+impl Authenticated {
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        match self {
+            Self::Principal(p) => Some(p),
+            Self::Failed(_) => None,
+        }
+    }
+}
+
+fn bearer_token(value: &HeaderValue) -> ApiResult<&str> {
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))
+}
+
+/// Middleware: resolves the credentials of a request once (the rate limiter keys on the
+/// principal, handlers take it with the [`Principal`] extractor). Routes that need no principal
+/// ignore the outcome.
+pub(crate) async fn authenticate(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(value) = request.headers().get(AUTHORIZATION) {
+        let outcome = match bearer_token(value) {
+            Ok(token) => auth.principal(token).await,
+            Err(err) => Err(err),
+        };
+        let found = match outcome {
+            Ok(principal) => Authenticated::Principal(principal),
+            Err(err) => Authenticated::Failed(err),
+        };
+        request.extensions_mut().insert(found);
+    }
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-        let token = value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-        Arc::<Authenticator>::from_ref(state).principal(token).await
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Authenticated>() {
+            Some(Authenticated::Principal(p)) => Ok(p.clone()),
+            Some(Authenticated::Failed(err)) => Err(err.clone()),
+            None => Err(ApiError::unauthorized(
+                "missing Authorization: Bearer token",
+            )),
+        }
     }
 }

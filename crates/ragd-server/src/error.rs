@@ -51,7 +51,7 @@ impl ErrorCode {
 }
 
 /// A failed request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     code: ErrorCode,
     message: String,

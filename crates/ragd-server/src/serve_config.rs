@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ragd_core::limits::Quota;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::rate_limit::{Network, RateLimitConfig};
 
 /// The JWT secret shipped in `.env.example` (and in the chapter): refused, always.
 const EXAMPLE_SECRETS: [&str; 2] = [
@@ -62,6 +65,21 @@ pub(crate) struct ServeArgs {
     /// Password of the bootstrap admin.
     #[arg(long, env = "RAGD_ADMIN_PASSWORD", hide_env_values = true)]
     pub(crate) admin_password: Option<SecretString>,
+    /// Requests per principal (or per client address when unauthenticated) per window.
+    #[arg(long, env = "RATE_LIMIT_REQUESTS", default_value_t = 100)]
+    pub(crate) rate_limit_requests: u32,
+    /// The rate-limit window, in seconds.
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value_t = 3600)]
+    pub(crate) rate_limit_window: u64,
+    /// Login attempts per client address, as REQUESTS/SECONDS.
+    #[arg(long, env = "RAGD_LOGIN_RATE_LIMIT", default_value = "10/60")]
+    pub(crate) login_rate_limit: String,
+    /// Per-path quotas replacing RATE_LIMIT_*, e.g. `/documents=20/60,/query=600/60`.
+    #[arg(long, env = "RAGD_RATE_LIMITS", default_value = "")]
+    pub(crate) rate_limits: String,
+    /// Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For names the client.
+    #[arg(long, env = "RAGD_TRUSTED_PROXIES", default_value = "")]
+    pub(crate) trusted_proxies: String,
     /// Seconds a request may take before it is answered with 503.
     #[arg(long, env = "RAGD_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub(crate) request_timeout_secs: u64,
@@ -97,6 +115,7 @@ pub(crate) struct ServerConfig {
     pub(crate) request_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) limits: HttpLimits,
+    pub(crate) rate_limits: RateLimitConfig,
 }
 
 /// Token settings.
@@ -117,6 +136,47 @@ pub(crate) struct HttpLimits {
     pub(crate) max_upload_files: usize,
     pub(crate) sync_upload_bytes: usize,
     pub(crate) sync_upload_files: usize,
+}
+
+fn rate_limits(args: &ServeArgs) -> anyhow::Result<RateLimitConfig> {
+    let default = Quota::new(
+        args.rate_limit_requests,
+        Duration::from_secs(args.rate_limit_window),
+    )
+    .context("RATE_LIMIT_REQUESTS / RATE_LIMIT_WINDOW")?;
+    let login = Quota::parse(&args.login_rate_limit).context("RAGD_LOGIN_RATE_LIMIT")?;
+    let mut paths = Vec::new();
+    for entry in args
+        .rate_limits
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (path, quota) = entry
+            .split_once('=')
+            .filter(|(p, _)| p.starts_with('/'))
+            .with_context(|| {
+                format!("RAGD_RATE_LIMITS: {entry:?} is not /PATH=REQUESTS/SECONDS")
+            })?;
+        paths.push((
+            path.to_owned(),
+            Quota::parse(quota).context("RAGD_RATE_LIMITS")?,
+        ));
+    }
+    let trusted_proxies = args
+        .trusted_proxies
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Network::parse)
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("RAGD_TRUSTED_PROXIES")?;
+    Ok(RateLimitConfig {
+        default,
+        login,
+        paths,
+        trusted_proxies,
+    })
 }
 
 /// Parses `ALLOWED_ORIGINS`: a JSON list (the chapter's form) or a comma-separated list.
@@ -220,6 +280,7 @@ impl ServeArgs {
                 audience: self.jwt_audience.clone(),
             },
             allowed_origins: parse_origins(&self.allowed_origins)?,
+            rate_limits: rate_limits(self)?,
             enable_metrics: self.enable_metrics,
             bootstrap_admin,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
@@ -249,6 +310,12 @@ impl ServerConfig {
                 audience: "ragd".into(),
             },
             allowed_origins: vec!["http://localhost:3000".into()],
+            rate_limits: RateLimitConfig {
+                default: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
+                login: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
+                paths: Vec::new(),
+                trusted_proxies: Vec::new(),
+            },
             enable_metrics: false,
             bootstrap_admin: None,
             request_timeout: Duration::from_secs(5),

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ragd_backends::Engine;
 use ragd_backends::store_sqlite::SqliteStore;
@@ -34,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) model_id: Arc<str>,
     pub(crate) load_failed: Arc<AtomicBool>,
+    /// The rate limiter and its quotas.
+    pub(crate) limits: crate::rate_limit::Limits,
     /// The Redoc bundle, when installed.
     pub(crate) redoc_js: Option<axum::body::Bytes>,
 }
@@ -50,11 +51,5 @@ impl AppState {
         self.services.get().ok_or_else(|| {
             ApiError::unavailable("the server is starting up", Duration::from_secs(1))
         })
-    }
-}
-
-impl FromRef<AppState> for Arc<Authenticator> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.auth)
     }
 }

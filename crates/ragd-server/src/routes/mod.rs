@@ -8,6 +8,8 @@ mod health;
 mod jobs;
 mod query;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
@@ -117,7 +119,16 @@ pub(crate) fn router(state: &AppState) -> Router {
         .route_layer(middleware::from_fn(expose_route))
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            crate::rate_limit::limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.auth),
+            crate::auth::authenticate,
+        ))
         .layer(cors(&state.config.allowed_origins))
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .layer(middleware::from_fn_with_state(policy, request_middleware))
 }
 
@@ -153,6 +164,10 @@ mod tests {
             draining: Arc::new(AtomicBool::new(false)),
             model_id: "test-model".into(),
             load_failed: Arc::new(AtomicBool::new(false)),
+            limits: crate::rate_limit::Limits {
+                limiter: Arc::new(ragd_backends::limiter_memory::MemoryRateLimiter::new()),
+                config: Arc::new(ServerConfig::for_tests().rate_limits),
+            },
             redoc_js: None,
         }
     }

@@ -37,6 +37,9 @@ pub(crate) fn ragd(data_dir: &Path) -> Command {
         .env("RAGD_ADMIN_USERNAME", ADMIN)
         .env("RAGD_ADMIN_PASSWORD", PASSWORD)
         .env("LOG_LEVEL", "info")
+        // Tests send many requests; the rate-limit tests set their own quotas.
+        .env("RATE_LIMIT_REQUESTS", "1000000")
+        .env("RAGD_LOGIN_RATE_LIMIT", "100000/60")
         .env_remove("EMBEDDINGS_MODEL")
         .env_remove("DEBUG")
         .env_remove("RUST_LOG");

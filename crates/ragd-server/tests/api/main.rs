@@ -6,4 +6,5 @@ mod concurrency;
 mod documents;
 mod helpers;
 mod lifecycle;
+mod security;
 mod validation;

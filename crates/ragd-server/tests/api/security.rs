@@ -1,0 +1,120 @@
+//! Rate limits (per principal, per client address on login, trusted proxies) and security
+//! headers, over real HTTP.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{ADMIN, PASSWORD, TestApp, error_body};
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ASCII header").to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_n_plus_first_request_in_a_window_gets_429_then_the_window_resets() {
+    let app =
+        TestApp::spawn_with(&[("RATE_LIMIT_REQUESTS", "3"), ("RATE_LIMIT_WINDOW", "2")]).await;
+    let token = app.token().await;
+    for remaining in ["2", "1", "0"] {
+        let r = app.get(&token, "/stats").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-ratelimit-limit"), "3");
+        assert_eq!(header(&r, "x-ratelimit-remaining"), remaining);
+        assert!(matches!(
+            header(&r, "x-ratelimit-reset").as_str(),
+            "1" | "2"
+        ));
+    }
+    let refused = app.get(&token, "/stats").await;
+    let retry_after: u64 = header(&refused, "retry-after").parse().unwrap();
+    assert!((1..=2).contains(&retry_after));
+    assert_eq!(header(&refused, "x-ratelimit-remaining"), "0");
+    error_body(refused, 429, "rate_limit_exceeded").await;
+    // Probes are never limited.
+    assert_eq!(app.get(&token, "/health").await.status(), 200);
+    // The window resets.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app.get(&token, "/stats").await;
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window never reset");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_client_address() {
+    let app = TestApp::spawn_with(&[("RAGD_LOGIN_RATE_LIMIT", "3/60")]).await;
+    let login = |forwarded: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("username", ADMIN), ("password", password)])
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            login("203.0.113.1", "wrong-password-1")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    // Without trusted proxies X-Forwarded-For is ignored: the peer (127.0.0.1) is out of tries,
+    // even with the right password and another claimed address.
+    error_body(
+        login("203.0.113.2", PASSWORD).await.unwrap(),
+        429,
+        "rate_limit_exceeded",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_counts() {
+    let app = TestApp::spawn_with(&[
+        ("RAGD_LOGIN_RATE_LIMIT", "2/60"),
+        ("RAGD_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let login = |forwarded: &'static str| {
+        app.client
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("username", ADMIN), ("password", PASSWORD)])
+            .send()
+    };
+    assert_eq!(login("203.0.113.1").await.unwrap().status(), 200);
+    assert_eq!(login("203.0.113.1").await.unwrap().status(), 200);
+    error_body(
+        login("203.0.113.1").await.unwrap(),
+        429,
+        "rate_limit_exceeded",
+    )
+    .await;
+    assert_eq!(
+        login("198.51.100.7, 127.0.0.1").await.unwrap().status(),
+        200,
+        "another client behind the proxy"
+    );
+}
+
+#[tokio::test]
+async fn security_headers_on_json_and_html() {
+    let app = TestApp::spawn().await;
+    let json = app.get("", "/health").await;
+    assert_eq!(header(&json, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&json, "x-frame-options"), "DENY");
+    assert!(header(&json, "content-security-policy").starts_with("default-src 'none'"));
+    let html = app.get("", "/docs/").await;
+    let csp = header(&html, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+}
