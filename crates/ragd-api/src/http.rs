@@ -23,7 +23,8 @@ pub struct QueryRequest {
     /// Minimum similarity of a source, 0.0..=1.0 (calibrated relevance, see the README).
     #[schema(minimum = 0.0, maximum = 1.0, default = 0.7)]
     pub threshold: Option<f32>,
-    /// Apply guardrails to the question and the answer.
+    /// Apply guardrails to the question and the answer; `false` is allowed for admins only (403
+    /// otherwise).
     #[schema(default = true)]
     pub use_guardrails: Option<bool>,
     /// Conversation this question belongs to.
@@ -124,7 +125,8 @@ pub struct StatsResponse {
 /// The error body of every failed request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable snake_case code: `validation_error`, `bad_request`, `unauthorized`,
+    /// A stable snake_case code: `validation_error`, `bad_request`, `guardrail_violation`
+    /// (`details.rules` names the rules), `unauthorized`,
     /// `forbidden`, `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
     /// `rate_limit_exceeded`, `service_unavailable`, `internal_error`.
     pub error: String,

@@ -53,6 +53,8 @@ pub struct EngineConfig {
     pub embed_spin: bool,
     /// Question embeddings kept in memory (0: no cache).
     pub query_cache: usize,
+    /// The guardrails policy.
+    pub guardrails: Arc<ragd_core::guardrails::Policy>,
     /// Chunk size and overlap.
     pub chunker: ChunkerConfig,
     /// Collections of at most this many vectors are searched exactly.
@@ -186,6 +188,7 @@ impl Engine {
             calibration: config.calibration.clone(),
             composer: ragd_core::answer::ComposerConfig::default(),
             limits: config.limits,
+            guardrails: Arc::clone(&config.guardrails),
         });
         Ok(Self {
             service: Arc::new(service),

@@ -15,6 +15,12 @@ pub enum Error {
     /// The input is unusable as given; the message names the field or file and the reason.
     #[error("{0}")]
     Invalid(String),
+    /// The guardrails refused the input; `rules` names the rules that blocked it.
+    #[error("blocked by guardrails: {}", rules.join(", "))]
+    Blocked {
+        /// Names of the blocking rules, in policy order.
+        rules: Vec<String>,
+    },
     /// The input conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),

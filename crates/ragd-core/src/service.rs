@@ -9,6 +9,7 @@ use tracing::instrument;
 
 use crate::answer::{self, Answer, ComposerConfig};
 use crate::chunking::Chunker;
+use crate::guardrails::Policy;
 use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, NewDocument, VectorIndex};
 use crate::relevance::Calibration;
 use crate::types::{
@@ -53,6 +54,8 @@ pub struct ServiceParts {
     pub composer: ComposerConfig,
     /// Limits.
     pub limits: ServiceLimits,
+    /// The guardrails policy applied to questions and answers.
+    pub guardrails: Arc<Policy>,
 }
 
 /// A source to ingest.
@@ -107,6 +110,15 @@ pub struct QueryOutcome {
     pub hits: Vec<Hit>,
     /// The answer composed from them.
     pub answer: Answer,
+}
+
+/// An answer after the guardrails: redacted, with any notice appended.
+#[derive(Debug, Clone)]
+pub struct GuardedOutcome {
+    /// Sources (their text redacted) and the answer (redacted, with the notice).
+    pub outcome: QueryOutcome,
+    /// Names of the rules that fired (flagged input rules, redactions, notices), each once.
+    pub triggered: Vec<String>,
 }
 
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
@@ -307,6 +319,57 @@ impl RagService {
             })
             .collect();
         Ok(hits)
+    }
+
+    /// [`Self::query`] inside the guardrails: a question a blocking input rule matches fails
+    /// with [`Error::Blocked`]; the answer and its sources get PII redacted; a low-confidence
+    /// answer gets the policy's notice. With `guardrails` false the question is answered as is
+    /// (callers decide who may skip them).
+    pub async fn guarded_query(
+        &self,
+        req: &RetrieveRequest,
+        guardrails: bool,
+    ) -> Result<GuardedOutcome> {
+        if !guardrails {
+            let outcome = self.query(req).await?;
+            return Ok(GuardedOutcome {
+                outcome,
+                triggered: Vec::new(),
+            });
+        }
+        let policy = &self.parts.guardrails;
+        let verdict = policy.check_input(&req.query);
+        if verdict.is_blocked() {
+            return Err(Error::Blocked {
+                rules: verdict.blocked,
+            });
+        }
+        let mut triggered = verdict.flagged;
+        let mut outcome = self.query(req).await?;
+        let mut note = |names: &[&'static str]| {
+            for name in names {
+                if !triggered.iter().any(|t| t == name) {
+                    triggered.push((*name).to_owned());
+                }
+            }
+        };
+        let redacted = policy.redact_output(&outcome.answer.text);
+        note(&redacted.triggered);
+        outcome.answer.text = redacted.text;
+        for hit in &mut outcome.hits {
+            let redacted = policy.redact_output(&hit.chunk.chunk.text);
+            note(&redacted.triggered);
+            hit.chunk.chunk.text = redacted.text;
+        }
+        let notice = policy.low_confidence_notice(outcome.answer.confidence, outcome.hits.len());
+        if let Some(notice) = notice {
+            note(&[notice.rule]);
+            // Without sources the answer already says that nothing relevant was found.
+            if !outcome.hits.is_empty() {
+                outcome.answer.text = format!("{}\n\n{}", outcome.answer.text, notice.text);
+            }
+        }
+        Ok(GuardedOutcome { outcome, triggered })
     }
 
     /// Retrieves and composes an extractive answer with `[n]` citations.

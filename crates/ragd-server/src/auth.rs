@@ -189,14 +189,13 @@ impl Authenticator {
 }
 
 impl Principal {
-    /// Fails with 403 unless the principal is an admin of their tenant.
-    #[allow(dead_code)]
-    pub(crate) fn require_admin(&self) -> ApiResult<()> {
+    /// `use_guardrails: false` is for tenant admins only (API-key scopes refine this later).
+    pub(crate) fn require_guardrails_bypass(&self) -> ApiResult<()> {
         match self.role {
             Role::Admin => Ok(()),
             Role::Member => Err(ApiError::new(
                 ErrorCode::Forbidden,
-                "this needs the admin role",
+                "only admins may set use_guardrails to false",
             )),
         }
     }

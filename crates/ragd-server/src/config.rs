@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use ragd_backends::EngineConfig;
 use ragd_core::ServiceLimits;
 use ragd_core::chunking::ChunkerConfig;
+use ragd_core::guardrails::Policy;
 use ragd_core::relevance::Calibration;
 
 /// How `similarity` is reported.
@@ -59,6 +60,9 @@ pub(crate) struct EngineArgs {
     /// Embedding requests that may wait before callers are held back.
     #[arg(long, global = true, env = "RAGD_EMBED_QUEUE", default_value_t = 256)]
     pub(crate) embed_queue: usize,
+    /// A guardrails policy file (TOML) replacing the default (config/guardrails.toml).
+    #[arg(long, global = true, env = "RAGD_GUARDRAILS_POLICY")]
+    pub(crate) guardrails_policy: Option<PathBuf>,
     /// Question embeddings kept in memory (about 1.6 KiB each), so a repeated question skips the
     /// model; 0 turns the cache off.
     #[arg(
@@ -109,6 +113,16 @@ pub(crate) struct EngineArgs {
 }
 
 impl EngineArgs {
+    fn guardrails(&self) -> anyhow::Result<Policy> {
+        let Some(path) = &self.guardrails_policy else {
+            return Ok(Policy::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("RAGD_GUARDRAILS_POLICY: cannot read {}", path.display()))?;
+        Policy::from_toml(&text)
+            .with_context(|| format!("RAGD_GUARDRAILS_POLICY: {}", path.display()))
+    }
+
     /// Validates the settings, naming the one to fix.
     pub(crate) fn to_config(&self) -> anyhow::Result<EngineConfig> {
         let chunker = ChunkerConfig::new(self.chunk_tokens, self.chunk_overlap)
@@ -138,6 +152,7 @@ impl EngineArgs {
             embed_queue: self.embed_queue,
             embed_spin: self.embed_spin.unwrap_or(true),
             query_cache: self.query_cache,
+            guardrails: std::sync::Arc::new(self.guardrails()?),
             chunker,
             exact_search_below: self.exact_search_below,
             ann_ef_search: self.ann_ef_search,

@@ -57,6 +57,7 @@ pub(crate) fn query_response(
     query: String,
     outcome: &ragd_core::service::QueryOutcome,
     started: std::time::Instant,
+    guardrails_triggered: Vec<String>,
 ) -> ragd_api::QueryResponse {
     ragd_api::QueryResponse {
         request_id,
@@ -66,7 +67,7 @@ pub(crate) fn query_response(
         confidence: outcome.answer.confidence,
         processing_time: started.elapsed().as_secs_f64(),
         timestamp: chrono::Utc::now(),
-        guardrails_triggered: Vec::new(),
+        guardrails_triggered,
     }
 }
 

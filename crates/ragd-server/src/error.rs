@@ -15,6 +15,7 @@ use crate::telemetry::current_request_id;
 pub(crate) enum ErrorCode {
     Validation,
     BadRequest,
+    GuardrailViolation,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -33,6 +34,7 @@ impl ErrorCode {
         match self {
             Self::Validation => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             Self::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::GuardrailViolation => (StatusCode::BAD_REQUEST, "guardrail_violation"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -120,6 +122,17 @@ impl From<ragd_core::Error> for ApiError {
             }
             ragd_core::Error::Invalid(msg) => Self::new(ErrorCode::BadRequest, msg),
             ragd_core::Error::Conflict(msg) => Self::new(ErrorCode::Conflict, msg),
+            ragd_core::Error::Blocked { rules } => {
+                let mut e = Self::new(
+                    ErrorCode::GuardrailViolation,
+                    format!(
+                        "the question was refused by the guardrails: {}",
+                        rules.join(", ")
+                    ),
+                );
+                e.details = Some(serde_json::json!({ "rules": rules }));
+                e
+            }
             ragd_core::Error::RateLimited { retry_after } => {
                 Self::new(ErrorCode::RateLimited, "too many requests").with_retry_after(retry_after)
             }

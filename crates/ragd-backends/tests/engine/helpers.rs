@@ -32,6 +32,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         embed_queue: 64,
         embed_spin: true,
         query_cache: 0,
+        guardrails: std::sync::Arc::new(ragd_core::guardrails::Policy::default()),
         chunker: ChunkerConfig::default(),
         exact_search_below: 10_000,
         ann_ef_search: 96,

@@ -26,7 +26,7 @@ pub(crate) async fn run(engine: &Engine, args: QueryArgs) -> anyhow::Result<Exit
         threshold: Threshold::new(args.threshold)?,
     };
     let outcome = engine.service.query(&request).await?;
-    let response = convert::query_response(uuid_like(), query, &outcome, started);
+    let response = convert::query_response(uuid_like(), query, &outcome, started, Vec::new());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
         return Ok(ExitCode::SUCCESS);

@@ -62,13 +62,22 @@ pub(crate) async fn query(
     let started = Instant::now();
     let mut fields = Fields::new(body);
     let request = retrieval(&mut fields, &principal);
-    // Accepted for the chapter's contract; guardrails and conversations come with later issues.
-    let _use_guardrails = fields.boolean("use_guardrails");
+    let use_guardrails = fields.boolean("use_guardrails").unwrap_or(true);
+    // Accepted for the chapter's contract; conversation memory comes with a later issue.
     let _conversation = fields.string("conversation_id", 128);
     fields.finish()?;
     let request =
         request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
-    let outcome = state.services()?.engine.service.query(&request).await?;
+    if !use_guardrails {
+        principal.require_guardrails_bypass()?;
+    }
+    let guarded = state
+        .services()?
+        .engine
+        .service
+        .guarded_query(&request, use_guardrails)
+        .await?;
+    let outcome = guarded.outcome;
     if state.config.enable_metrics {
         metrics::histogram!("rag_query_confidence").record(f64::from(outcome.answer.confidence));
     }
@@ -77,6 +86,7 @@ pub(crate) async fn query(
         request.query,
         &outcome,
         started,
+        guarded.triggered,
     )))
 }
 
