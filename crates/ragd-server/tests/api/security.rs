@@ -275,3 +275,33 @@ async fn guardrails_block_redact_and_only_admins_may_skip_them() {
         serde_json::json!(["no_sources"])
     );
 }
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    let app = TestApp::spawn_with(&[("LOG_LEVEL", "trace"), ("RUST_LOG", "trace")]).await;
+    let token = app.token().await;
+    app.upload(&token, &["tides-and-moon.txt"]).await;
+    let body = serde_json::json!({"query": "What causes spring tides?"});
+    assert_eq!(app.post_json(&token, "/query", &body).await.status(), 200);
+    error_body(
+        app.login(ADMIN, "a-wrong-password-42").await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let logs = app.logs();
+    assert!(
+        logs.contains("request done"),
+        "the log was captured: {}",
+        logs.len()
+    );
+    let signature = token.rsplit('.').next().expect("a JWT");
+    for secret in [
+        PASSWORD,
+        "a-wrong-password-42",
+        crate::helpers::SECRET,
+        signature,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log: {secret}");
+    }
+}
