@@ -14,14 +14,28 @@ use crate::error::{ApiError, ErrorCode};
 /// A JSON object body.
 pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
 
-/// Whether the request says its body is JSON (`application/json`, `application/*+json`).
-pub(crate) fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// The request's `Content-Type` header, or `""`.
+pub(crate) fn content_type(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The media type of a `Content-Type` value without its parameters, lowercased.
+pub(crate) fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether the request says its body is JSON (`application/json`, `application/*+json`).
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let essence = media_type(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -8,12 +8,11 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
 use ragd_api::TokenResponse;
 use secrecy::SecretString;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{Fields, body_bytes, is_json, parse_object};
+use crate::extract::{Fields, body_bytes, content_type, is_json, media_type, parse_object};
 use crate::state::AppState;
 
 /// Largest login body, in bytes.
@@ -43,12 +42,7 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     request: Request,
 ) -> ApiResult<Json<TokenResponse>> {
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = content_type(request.headers());
     let bytes = body_bytes(request, &state).await?;
     let credentials = parse_credentials(&content_type, bytes).await?;
     let token = state
@@ -63,12 +57,7 @@ pub(crate) async fn login(
 }
 
 async fn parse_credentials(content_type: &str, bytes: Bytes) -> ApiResult<Credentials> {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = media_type(content_type);
     let pairs: Vec<(String, String)> = if essence == "application/x-www-form-urlencoded" {
         serde_urlencoded::from_bytes(&bytes).map_err(|e| {
             ApiError::new(ErrorCode::BadRequest, format!("malformed form body: {e}"))

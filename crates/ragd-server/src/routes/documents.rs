@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ragd_api::{DocumentInfo, DocumentList, IngestSummary, JobInfo};
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::auth::Principal;
 use crate::convert;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{Fields, is_json, parse_object};
+use crate::extract::{Fields, content_type, is_json, parse_object};
 use crate::jobs::{Staging, ingest_file};
 use crate::routes::multipart_error;
 use crate::state::AppState;
@@ -127,12 +127,7 @@ pub(crate) async fn create(
     Query(params): Query<UploadParams>,
     request: Request,
 ) -> ApiResult<Response> {
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = content_type(request.headers());
     if is_json(&content_type) {
         let limit = state.config.limits.max_json_bytes;
         let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
