@@ -180,6 +180,41 @@ pub struct UploadForm {
     pub metadata: Option<String>,
 }
 
+/// `POST /keys`: a new API key of the caller's tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// A label, 1..=128 characters.
+    pub name: String,
+    /// What the key may do: `query`, `ingest`, `admin`, `guardrails:bypass` (at most the
+    /// creator's own scopes).
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds (default: no expiry).
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// An API key as listed (and, once, as created: with `key`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyInfo {
+    /// Key id (for revoking).
+    pub id: String,
+    /// The key itself: only in the response that creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Its public prefix (`ragd_<prefix>_…`).
+    pub prefix: String,
+    /// Label.
+    pub name: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry, if any.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A page of documents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DocumentList {

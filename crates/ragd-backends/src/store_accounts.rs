@@ -62,7 +62,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job> {
 }
 
 impl SqliteStore {
-    async fn tenant_row_id(&self, tenant: &TenantId) -> Result<i64> {
+    pub(crate) async fn tenant_row_id(&self, tenant: &TenantId) -> Result<i64> {
         let scope = Scope {
             tenant: tenant.clone(),
             collection: CollectionName::default(),

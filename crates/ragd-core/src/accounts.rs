@@ -123,3 +123,96 @@ pub trait UserStore: Send + Sync {
     /// Replaces the password hash (bumps the token epoch).
     async fn set_password(&self, username: &str, password_hash: &str) -> Result<User>;
 }
+
+/// What a principal (a user or an API key) may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AccessScope {
+    /// Ask and search; read documents, jobs and stats.
+    #[serde(rename = "query")]
+    Query,
+    /// Upload and delete documents.
+    #[serde(rename = "ingest")]
+    Ingest,
+    /// Manage the tenant's API keys.
+    #[serde(rename = "admin")]
+    Admin,
+    /// Ask with `use_guardrails: false`.
+    #[serde(rename = "guardrails:bypass")]
+    GuardrailsBypass,
+}
+
+impl AccessScope {
+    /// Every scope.
+    pub const ALL: [Self; 4] = [
+        Self::Query,
+        Self::Ingest,
+        Self::Admin,
+        Self::GuardrailsBypass,
+    ];
+
+    /// The scope's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Ingest => "ingest",
+            Self::Admin => "admin",
+            Self::GuardrailsBypass => "guardrails:bypass",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                crate::Error::invalid(format!(
+                    "unknown scope {raw:?} (expected query, ingest, admin or guardrails:bypass)"
+                ))
+            })
+    }
+
+    /// The scopes a logged-in user of this role has.
+    pub fn of_role(role: Role) -> Vec<Self> {
+        match role {
+            Role::Admin => Self::ALL.to_vec(),
+            Role::Member => vec![Self::Query, Self::Ingest],
+        }
+    }
+}
+
+/// A stored API key (its secret is kept only as a SHA-256 hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Key id (UUID).
+    pub id: String,
+    /// The public part of the key, used to look it up.
+    pub prefix: String,
+    /// Hex SHA-256 of the whole key.
+    pub secret_hash: String,
+    /// The tenant the key acts in.
+    pub tenant: TenantId,
+    /// A label.
+    pub name: String,
+    /// What the key may do.
+    pub scopes: Vec<AccessScope>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// After this the key stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Where API keys live.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key.
+    async fn create_key(&self, key: ApiKey) -> Result<ApiKey>;
+    /// The key with this prefix.
+    async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>>;
+    /// The keys of a tenant, newest first.
+    async fn keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;
+    /// Revokes a key of a tenant ([`crate::Error::NotFound`] for another tenant's key).
+    async fn revoke_key(&self, tenant: &TenantId, id: &str) -> Result<ApiKey>;
+}

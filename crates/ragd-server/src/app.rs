@@ -80,8 +80,11 @@ impl App {
                 .context("opening the database")?,
         );
         bootstrap_admin(&store, config.bootstrap_admin.as_ref()).await?;
-        let auth =
-            Authenticator::new(Arc::clone(&store) as Arc<dyn UserStore>, config.jwt.clone())?;
+        let auth = Authenticator::new(
+            Arc::clone(&store) as Arc<dyn UserStore>,
+            Arc::clone(&store) as _,
+            config.jwt.clone(),
+        )?;
         let metrics = if config.enable_metrics {
             Some(crate::telemetry::metrics_handle()?)
         } else {

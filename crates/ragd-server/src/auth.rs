@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use ragd_core::accounts::{Role, User, UserStore};
+use ragd_core::accounts::{AccessScope, ApiKeyStore, Role, User, UserStore};
 use ragd_core::types::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,7 @@ struct Claims {
 /// Issues and checks tokens; looks users up.
 pub(crate) struct Authenticator {
     users: Arc<dyn UserStore>,
+    keys: Arc<dyn ApiKeyStore>,
     config: JwtConfig,
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -94,14 +95,20 @@ pub(crate) struct Authenticator {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub(crate) struct Principal {
-    #[allow(dead_code)] // read by the role and key checks of the security issue
+    /// The user, or `key:<prefix>` for an API key.
     pub(crate) username: String,
     pub(crate) tenant: TenantId,
+    #[allow(dead_code)] // scopes carry the permissions; the role is kept for tenant management
     pub(crate) role: Role,
+    pub(crate) scopes: Vec<AccessScope>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(users: Arc<dyn UserStore>, config: JwtConfig) -> ragd_core::Result<Self> {
+    pub(crate) fn new(
+        users: Arc<dyn UserStore>,
+        keys: Arc<dyn ApiKeyStore>,
+        config: JwtConfig,
+    ) -> ragd_core::Result<Self> {
         let secret = config.secret.expose_secret().as_bytes();
         let mut validation = Validation::new(config.algorithm);
         validation.set_issuer(&[&config.issuer]);
@@ -111,6 +118,7 @@ impl Authenticator {
         let dummy = SecretString::from("not a real password, only timing cover");
         Ok(Self {
             users,
+            keys,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -157,8 +165,11 @@ impl Authenticator {
             .map_err(ApiError::internal)
     }
 
-    /// Resolves a bearer token to a principal.
+    /// Resolves a bearer token (a JWT or an API key) to a principal.
     pub(crate) async fn principal(&self, token: &str) -> ApiResult<Principal> {
+        if token.starts_with(crate::api_keys::KEY_PREFIX) {
+            return crate::api_keys::principal(&self.keys, token).await;
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 let why = if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {
@@ -181,6 +192,7 @@ impl Authenticator {
                     username: claims.sub,
                     tenant: u.tenant,
                     role: u.role,
+                    scopes: AccessScope::of_role(u.role),
                 })
             }
             Some(_) | None => Err(ApiError::unauthorized("the token is no longer valid")),
@@ -189,14 +201,15 @@ impl Authenticator {
 }
 
 impl Principal {
-    /// `use_guardrails: false` is for tenant admins only (API-key scopes refine this later).
-    pub(crate) fn require_guardrails_bypass(&self) -> ApiResult<()> {
-        match self.role {
-            Role::Admin => Ok(()),
-            Role::Member => Err(ApiError::new(
+    /// Fails with 403 unless the principal has `scope`.
+    pub(crate) fn require(&self, scope: AccessScope) -> ApiResult<()> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
                 ErrorCode::Forbidden,
-                "only admins may set use_guardrails to false",
-            )),
+                format!("this needs the {:?} scope", scope.as_str()),
+            ))
         }
     }
 }
@@ -239,8 +252,16 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if let Some(value) = request.headers().get(AUTHORIZATION) {
-        let outcome = match bearer_token(value) {
+    let presented = match request.headers().get("x-api-key") {
+        Some(key) => Some(
+            key.to_str()
+                .map_err(|_| ApiError::unauthorized("malformed X-API-Key header"))
+                .map(str::trim),
+        ),
+        None => request.headers().get(AUTHORIZATION).map(bearer_token),
+    };
+    if let Some(presented) = presented {
+        let outcome = match presented {
             Ok(token) => auth.principal(token).await,
             Err(err) => Err(err),
         };

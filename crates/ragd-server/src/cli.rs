@@ -26,6 +26,9 @@ pub(crate) enum Command {
     /// Manage the users who may log in.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage API keys (shown once at creation, stored hashed).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Ingest files and directories (txt, md, html, pdf, docx); unchanged files are skipped.
@@ -198,5 +201,41 @@ pub(crate) enum UsersCommand {
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create a key; prints it once.
+    Create {
+        /// A label.
+        #[arg(long)]
+        name: String,
+        /// query, ingest, admin or guardrails:bypass (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Tenant of the key.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
+        /// Lifetime in seconds (default: no expiry).
+        #[arg(long)]
+        expires_in_seconds: Option<u64>,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        /// Tenant.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        /// Key id.
+        id: String,
+        /// Tenant.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
     },
 }

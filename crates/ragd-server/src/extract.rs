@@ -155,6 +155,27 @@ impl Fields {
         }
     }
 
+    /// An optional list of strings.
+    pub(crate) fn string_list(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.take(name)? {
+            Value::Array(items) if items.iter().all(Value::is_string) => Some(
+                items
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Array(_)
+            | Value::Object(_) => {
+                self.wrong_type(name, "a list of strings");
+                None
+            }
+        }
+    }
+
     /// An optional integer within `min..=max`.
     pub(crate) fn integer(&mut self, name: &str, min: u64, max: u64) -> Option<u64> {
         let value = self.take(name)?;

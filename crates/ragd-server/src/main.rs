@@ -1,5 +1,6 @@
 //! The `ragd` binary: parse the command line, set up logging, run the command.
 
+mod api_keys;
 mod app;
 mod auth;
 mod cli;

@@ -5,6 +5,7 @@
 
 mod documents;
 mod ingest;
+mod keys;
 mod query;
 mod serve;
 mod users;
@@ -28,6 +29,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Openapi => {
             println!("{}", crate::routes::openapi_document().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(cmd) => {
+            let store = ragd_backends::open_store(&config)
+                .await
+                .context("opening the database")?;
+            keys::run(&store, cmd).await
         }
         Command::Users(cmd) => {
             let store = ragd_backends::open_store(&config)

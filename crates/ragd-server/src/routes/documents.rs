@@ -7,6 +7,7 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ragd_api::{DocumentInfo, DocumentList, IngestSummary, JobInfo};
+use ragd_core::accounts::AccessScope;
 use ragd_core::jobs::JobFile;
 use ragd_core::ports::DocumentFilter;
 use ragd_core::types::{CollectionName, Document, DocumentId, Scope};
@@ -127,6 +128,7 @@ pub(crate) async fn create(
     Query(params): Query<UploadParams>,
     request: Request,
 ) -> ApiResult<Response> {
+    principal.require(AccessScope::Ingest)?;
     let content_type = content_type(request.headers());
     if is_json(&content_type) {
         let limit = state.config.limits.max_json_bytes;
@@ -361,6 +363,7 @@ pub(crate) async fn list(
     principal: Principal,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<DocumentList>> {
+    principal.require(AccessScope::Query)?;
     let Query(params) = params.map_err(|e| field_error("query", "invalid", e.body_text()))?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -397,6 +400,7 @@ pub(crate) async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DocumentInfo>> {
+    principal.require(AccessScope::Query)?;
     let id = parse_id(&id)?;
     let doc = visible(
         state.services()?.engine.service.document(id).await?,
@@ -417,6 +421,7 @@ pub(crate) async fn delete(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    principal.require(AccessScope::Ingest)?;
     let id = parse_id(&id)?;
     let service = &state.services()?.engine.service;
     visible(service.document(id).await?, &principal)?;

@@ -76,6 +76,7 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<StatsResponse>> {
+    principal.require(ragd_core::accounts::AccessScope::Query)?;
     let services = state.services()?;
     let documents_count = state
         .store

@@ -22,6 +22,7 @@ pub(crate) async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobInfo>> {
+    principal.require(ragd_core::accounts::AccessScope::Query)?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "job not found");
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(not_found());

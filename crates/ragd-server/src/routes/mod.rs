@@ -6,6 +6,7 @@ mod docs;
 mod documents;
 mod health;
 mod jobs;
+mod keys;
 mod query;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-api-key"),
             header::CONTENT_TYPE,
             header::ACCEPT,
             crate::telemetry::REQUEST_ID.clone(),
@@ -101,6 +103,8 @@ pub(crate) fn router(state: &AppState) -> Router {
             get(documents::get).delete(documents::delete),
         )
         .route("/jobs/{id}", get(jobs::get))
+        .route("/keys", post(keys::create).get(keys::list))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -153,7 +157,12 @@ mod tests {
     async fn loading_state(dir: &std::path::Path) -> AppState {
         let store = Arc::new(SqliteStore::open(&dir.join("ragd.db")).await.unwrap());
         let config = ServerConfig::for_tests();
-        let auth = Authenticator::new(Arc::clone(&store) as _, config.jwt.clone()).unwrap();
+        let auth = Authenticator::new(
+            Arc::clone(&store) as _,
+            Arc::clone(&store) as _,
+            config.jwt.clone(),
+        )
+        .unwrap();
         AppState {
             services: Arc::new(OnceLock::new()),
             store,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use ragd_api::{QueryResponse, SearchResponse};
+use ragd_core::accounts::AccessScope;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::types::{Threshold, TopK};
 
@@ -68,8 +69,9 @@ pub(crate) async fn query(
     fields.finish()?;
     let request =
         request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
+    principal.require(AccessScope::Query)?;
     if !use_guardrails {
-        principal.require_guardrails_bypass()?;
+        principal.require(AccessScope::GuardrailsBypass)?;
     }
     let guarded = state
         .services()?
@@ -110,6 +112,7 @@ pub(crate) async fn search(
     let mut fields = Fields::new(body);
     let request = retrieval(&mut fields, &principal);
     fields.finish()?;
+    principal.require(AccessScope::Query)?;
     let request =
         request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
     let hits = state.services()?.engine.service.retrieve(&request).await?;

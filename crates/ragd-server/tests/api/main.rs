@@ -5,6 +5,7 @@ mod clients;
 mod concurrency;
 mod documents;
 mod helpers;
+mod keys;
 mod lifecycle;
 mod security;
 mod validation;

@@ -1,0 +1,104 @@
+//! API keys in the metadata database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
+use ragd_core::types::TenantId;
+use ragd_core::{Error, Result};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::store_sqlite::{SqliteStore, db_err};
+
+const KEY_SELECT: &str = "SELECT k.id, k.prefix, k.secret_hash, t.name AS tenant, k.name, \
+    k.scopes, k.created_at, k.expires_at, k.revoked_at FROM api_keys k \
+    JOIN tenants t ON t.id = k.tenant_id";
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
+    let tenant: String = row.try_get("tenant").map_err(db_err)?;
+    let scopes: String = row.try_get("scopes").map_err(db_err)?;
+    Ok(ApiKey {
+        id: row.try_get("id").map_err(db_err)?,
+        prefix: row.try_get("prefix").map_err(db_err)?,
+        secret_hash: row.try_get("secret_hash").map_err(db_err)?,
+        tenant: TenantId::parse(&tenant)?,
+        name: row.try_get("name").map_err(db_err)?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(AccessScope::parse)
+            .collect::<Result<_>>()?,
+        created_at: row
+            .try_get::<DateTime<Utc>, _>("created_at")
+            .map_err(db_err)?,
+        expires_at: row.try_get("expires_at").map_err(db_err)?,
+        revoked_at: row.try_get("revoked_at").map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_key(&self, key: ApiKey) -> Result<ApiKey> {
+        let tenant = self.tenant_row_id(&key.tenant).await?;
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO api_keys (id, prefix, secret_hash, tenant_id, name, scopes, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.prefix)
+        .bind(&key.secret_hash)
+        .bind(tenant)
+        .bind(&key.name)
+        .bind(scopes.join(","))
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(key)
+    }
+
+    async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>> {
+        let sql = format!("{KEY_SELECT} WHERE k.prefix = ?");
+        let row = sqlx::query(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
+        let sql = format!("{KEY_SELECT} WHERE t.name = ? ORDER BY k.created_at DESC");
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_key(&self, tenant: &TenantId, id: &str) -> Result<ApiKey> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? \
+             AND tenant_id = (SELECT id FROM tenants WHERE name = ?)",
+        )
+        .bind(Utc::now())
+        .bind(id)
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("API key {id}")));
+        }
+        let sql = format!("{KEY_SELECT} WHERE k.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        key_from_row(&row)
+    }
+}
