@@ -7,5 +7,6 @@ mod documents;
 mod helpers;
 mod keys;
 mod lifecycle;
+mod matrix;
 mod security;
 mod validation;
