@@ -8,6 +8,7 @@ mod health;
 mod jobs;
 mod keys;
 mod query;
+mod upload_form;
 
 use std::sync::Arc;
 
