@@ -170,6 +170,14 @@ impl Authenticator {
         if token.starts_with(crate::api_keys::KEY_PREFIX) {
             return crate::api_keys::principal(&self.keys, token).await;
         }
+        if let Some(external) = &self.config.external {
+            let alg = jsonwebtoken::decode_header(token)
+                .map_err(|_| ApiError::unauthorized("invalid token"))?
+                .alg;
+            if alg != self.config.algorithm {
+                return external.principal(token, alg);
+            }
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 let why = if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod headers;
 mod jobs;
+mod jwks;
 mod rate_limit;
 mod routes;
 mod serve_config;

@@ -46,6 +46,18 @@ pub(crate) struct ServeArgs {
     /// `aud` claim of issued tokens (checked on every request).
     #[arg(long, env = "JWT_AUDIENCE", default_value = "ragd")]
     pub(crate) jwt_audience: String,
+    /// A JWKS file of an external identity provider whose RS256/ES256 tokens are accepted too.
+    #[arg(long, env = "JWT_JWKS")]
+    pub(crate) jwt_jwks: Option<std::path::PathBuf>,
+    /// Required `iss` of external tokens.
+    #[arg(long, env = "JWT_JWKS_ISSUER")]
+    pub(crate) jwt_jwks_issuer: Option<String>,
+    /// Required `aud` of external tokens.
+    #[arg(long, env = "JWT_JWKS_AUDIENCE")]
+    pub(crate) jwt_jwks_audience: Option<String>,
+    /// The claim of external tokens that names the tenant.
+    #[arg(long, env = "JWT_JWKS_TENANT_CLAIM", default_value = "tenant")]
+    pub(crate) jwt_jwks_tenant_claim: String,
     /// Origins allowed by CORS: a JSON list as in the chapter, or a comma-separated list; `*` for any.
     #[arg(
         long,
@@ -126,6 +138,8 @@ pub(crate) struct JwtConfig {
     pub(crate) expire: Duration,
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    /// An external issuer's keys, when configured.
+    pub(crate) external: Option<crate::jwks::JwksConfig>,
 }
 
 /// Request size limits.
@@ -278,6 +292,15 @@ impl ServeArgs {
                 expire: Duration::from_secs(self.jwt_expire_minutes * 60),
                 issuer: self.jwt_issuer.clone(),
                 audience: self.jwt_audience.clone(),
+                external: match &self.jwt_jwks {
+                    Some(path) => Some(crate::jwks::JwksConfig::load(
+                        path,
+                        self.jwt_jwks_issuer.clone(),
+                        self.jwt_jwks_audience.clone(),
+                        self.jwt_jwks_tenant_claim.clone(),
+                    )?),
+                    None => None,
+                },
             },
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
@@ -308,6 +331,7 @@ impl ServerConfig {
                 expire: Duration::from_secs(1800),
                 issuer: "ragd".into(),
                 audience: "ragd".into(),
+                external: None,
             },
             allowed_origins: vec!["http://localhost:3000".into()],
             rate_limits: RateLimitConfig {

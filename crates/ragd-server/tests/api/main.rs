@@ -8,5 +8,6 @@ mod helpers;
 mod keys;
 mod lifecycle;
 mod matrix;
+mod oidc;
 mod security;
 mod validation;
