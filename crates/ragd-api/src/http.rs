@@ -215,6 +215,56 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// `POST /tenants`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Name: letters, digits, `_`, `-`, `.`.
+    pub name: String,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantSummary {
+    /// Name.
+    pub name: String,
+    /// Documents in all its collections.
+    pub documents: u64,
+    /// Users.
+    pub users: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    /// Login name.
+    pub username: String,
+    /// Password, 12+ characters.
+    pub password: String,
+    /// `member` (default) or `admin`.
+    pub role: Option<String>,
+    /// Tenant (default: the caller's; another one needs the `platform` scope).
+    pub tenant: Option<String>,
+}
+
+/// A user (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserSummary {
+    /// Login name.
+    pub username: String,
+    /// Tenant.
+    pub tenant: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// Whether the user is disabled.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
 /// A page of documents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DocumentList {

@@ -1,8 +1,8 @@
-//! API keys in the metadata database.
+//! API keys and tenants in the metadata database.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
+use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore, TenantInfo, TenantStore};
 use ragd_core::types::TenantId;
 use ragd_core::{Error, Result};
 use sqlx::Row;
@@ -100,5 +100,60 @@ impl ApiKeyStore for SqliteStore {
             .await
             .map_err(db_err)?;
         key_from_row(&row)
+    }
+}
+
+const TENANT_SELECT: &str = "SELECT t.name, t.created_at, \
+    (SELECT COUNT(*) FROM documents d JOIN collections c ON c.id = d.collection_id \
+     WHERE c.tenant_id = t.id) AS documents, \
+    (SELECT COUNT(*) FROM users u WHERE u.tenant_id = t.id) AS users FROM tenants t";
+
+fn tenant_from_row(row: &SqliteRow) -> Result<TenantInfo> {
+    let name: String = row.try_get("name").map_err(db_err)?;
+    let documents: i64 = row.try_get("documents").map_err(db_err)?;
+    let users: i64 = row.try_get("users").map_err(db_err)?;
+    Ok(TenantInfo {
+        name: TenantId::parse(&name)?,
+        documents: u64::try_from(documents).unwrap_or(0),
+        users: u64::try_from(users).unwrap_or(0),
+        created_at: row
+            .try_get::<DateTime<Utc>, _>("created_at")
+            .map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn tenants(&self) -> Result<Vec<TenantInfo>> {
+        let sql = format!("{TENANT_SELECT} ORDER BY t.name");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn create_tenant(&self, name: &TenantId) -> Result<TenantInfo> {
+        let done = sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name.as_str())
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict(format!(
+                "tenant {:?} already exists",
+                name.as_str()
+            )));
+        }
+        let sql = format!("{TENANT_SELECT} WHERE t.name = ?");
+        let row = sqlx::query(&sql)
+            .bind(name.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        tenant_from_row(&row)
     }
 }

@@ -139,15 +139,19 @@ pub enum AccessScope {
     /// Ask with `use_guardrails: false`.
     #[serde(rename = "guardrails:bypass")]
     GuardrailsBypass,
+    /// Manage tenants and the users of any tenant (admins of the platform tenant).
+    #[serde(rename = "platform")]
+    Platform,
 }
 
 impl AccessScope {
     /// Every scope.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Query,
         Self::Ingest,
         Self::Admin,
         Self::GuardrailsBypass,
+        Self::Platform,
     ];
 
     /// The scope's name.
@@ -157,6 +161,7 @@ impl AccessScope {
             Self::Ingest => "ingest",
             Self::Admin => "admin",
             Self::GuardrailsBypass => "guardrails:bypass",
+            Self::Platform => "platform",
         }
     }
 
@@ -167,15 +172,22 @@ impl AccessScope {
             .find(|s| s.as_str() == raw)
             .ok_or_else(|| {
                 crate::Error::invalid(format!(
-                    "unknown scope {raw:?} (expected query, ingest, admin or guardrails:bypass)"
+                    "unknown scope {raw:?} (expected query, ingest, admin, guardrails:bypass or platform)"
                 ))
             })
     }
 
-    /// The scopes a logged-in user of this role has.
-    pub fn of_role(role: Role) -> Vec<Self> {
+    /// The scopes a logged-in user of this role has; `platform` only for admins of the platform
+    /// tenant.
+    pub fn of_role(role: Role, platform_tenant: bool) -> Vec<Self> {
         match role {
-            Role::Admin => Self::ALL.to_vec(),
+            Role::Admin if platform_tenant => Self::ALL.to_vec(),
+            Role::Admin => vec![
+                Self::Query,
+                Self::Ingest,
+                Self::Admin,
+                Self::GuardrailsBypass,
+            ],
             Role::Member => vec![Self::Query, Self::Ingest],
         }
     }
@@ -215,4 +227,26 @@ pub trait ApiKeyStore: Send + Sync {
     async fn keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;
     /// Revokes a key of a tenant ([`crate::Error::NotFound`] for another tenant's key).
     async fn revoke_key(&self, tenant: &TenantId, id: &str) -> Result<ApiKey>;
+}
+
+/// A tenant and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// Name.
+    pub name: TenantId,
+    /// Documents of all its collections.
+    pub documents: u64,
+    /// Its users.
+    pub users: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where tenants live.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Every tenant, by name.
+    async fn tenants(&self) -> Result<Vec<TenantInfo>>;
+    /// Creates a tenant ([`crate::Error::Conflict`] when it exists).
+    async fn create_tenant(&self, name: &TenantId) -> Result<TenantInfo>;
 }

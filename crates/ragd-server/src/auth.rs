@@ -196,11 +196,12 @@ impl Authenticator {
                     && u.tenant.as_str() == claims.tid =>
             {
                 tracing::Span::current().record("user", claims.sub.as_str());
+                let platform = u.tenant.as_str() == self.config.platform_tenant;
                 Ok(Principal {
                     username: claims.sub,
                     tenant: u.tenant,
                     role: u.role,
-                    scopes: AccessScope::of_role(u.role),
+                    scopes: AccessScope::of_role(u.role, platform),
                 })
             }
             Some(_) | None => Err(ApiError::unauthorized("the token is no longer valid")),

@@ -55,6 +55,9 @@ pub(crate) struct ServeArgs {
     /// Required `aud` of external tokens.
     #[arg(long, env = "JWT_JWKS_AUDIENCE")]
     pub(crate) jwt_jwks_audience: Option<String>,
+    /// Admins of this tenant are platform admins: they manage tenants and every tenant's users.
+    #[arg(long, env = "RAGD_PLATFORM_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+    pub(crate) platform_tenant: String,
     /// The claim of external tokens that names the tenant.
     #[arg(long, env = "JWT_JWKS_TENANT_CLAIM", default_value = "tenant")]
     pub(crate) jwt_jwks_tenant_claim: String,
@@ -140,6 +143,8 @@ pub(crate) struct JwtConfig {
     pub(crate) audience: String,
     /// An external issuer's keys, when configured.
     pub(crate) external: Option<crate::jwks::JwksConfig>,
+    /// Admins of this tenant manage all tenants.
+    pub(crate) platform_tenant: String,
 }
 
 /// Request size limits.
@@ -301,6 +306,10 @@ impl ServeArgs {
                     )?),
                     None => None,
                 },
+                platform_tenant: ragd_core::types::TenantId::parse(&self.platform_tenant)
+                    .context("RAGD_PLATFORM_TENANT")?
+                    .as_str()
+                    .to_owned(),
             },
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
@@ -332,6 +341,7 @@ impl ServerConfig {
                 issuer: "ragd".into(),
                 audience: "ragd".into(),
                 external: None,
+                platform_tenant: "default".into(),
             },
             allowed_origins: vec!["http://localhost:3000".into()],
             rate_limits: RateLimitConfig {

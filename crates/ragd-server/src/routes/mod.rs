@@ -8,6 +8,7 @@ mod health;
 mod jobs;
 mod keys;
 mod query;
+mod tenants;
 mod upload_form;
 
 use std::sync::Arc;
@@ -105,6 +106,8 @@ pub(crate) fn router(state: &AppState) -> Router {
         )
         .route("/jobs/{id}", get(jobs::get))
         .route("/keys", post(keys::create).get(keys::list))
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route("/users", post(tenants::create_user).get(tenants::users))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))

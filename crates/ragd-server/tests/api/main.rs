@@ -10,4 +10,5 @@ mod lifecycle;
 mod matrix;
 mod oidc;
 mod security;
+mod tenants;
 mod validation;

@@ -35,6 +35,14 @@ fn endpoints() -> Vec<(Method, String, Option<Value>)> {
         ),
         (Method::GET, "/keys".into(), None),
         (Method::DELETE, format!("/keys/{DOC}"), None),
+        (Method::GET, "/tenants".into(), None),
+        (Method::POST, "/tenants".into(), Some(json!({"name": "t"}))),
+        (Method::GET, "/users".into(), None),
+        (
+            Method::POST,
+            "/users".into(),
+            Some(json!({"username": "u", "password": "u-long-password"})),
+        ),
     ]
 }
 
