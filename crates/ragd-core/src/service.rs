@@ -119,6 +119,8 @@ pub struct GuardedOutcome {
     pub outcome: QueryOutcome,
     /// Names of the rules that fired (flagged input rules, redactions, notices), each once.
     pub triggered: Vec<String>,
+    /// Time spent in the guardrails (input check, redaction, notice).
+    pub guardrails_time: std::time::Duration,
 }
 
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
@@ -335,10 +337,13 @@ impl RagService {
             return Ok(GuardedOutcome {
                 outcome,
                 triggered: Vec::new(),
+                guardrails_time: std::time::Duration::ZERO,
             });
         }
         let policy = &self.parts.guardrails;
+        let started = std::time::Instant::now();
         let verdict = policy.check_input(&req.query);
+        let mut guardrails_time = started.elapsed();
         if verdict.is_blocked() {
             return Err(Error::Blocked {
                 rules: verdict.blocked,
@@ -346,6 +351,7 @@ impl RagService {
         }
         let mut triggered = verdict.flagged;
         let mut outcome = self.query(req).await?;
+        let started = std::time::Instant::now();
         let mut note = |names: &[&'static str]| {
             for name in names {
                 if !triggered.iter().any(|t| t == name) {
@@ -369,7 +375,12 @@ impl RagService {
                 outcome.answer.text = format!("{}\n\n{}", outcome.answer.text, notice.text);
             }
         }
-        Ok(GuardedOutcome { outcome, triggered })
+        guardrails_time += started.elapsed();
+        Ok(GuardedOutcome {
+            outcome,
+            triggered,
+            guardrails_time,
+        })
     }
 
     /// Retrieves and composes an extractive answer with `[n]` citations.

@@ -270,10 +270,12 @@ pub(crate) async fn authenticate(
         None => request.headers().get(AUTHORIZATION).map(bearer_token),
     };
     if let Some(presented) = presented {
+        let started = std::time::Instant::now();
         let outcome = match presented {
             Ok(token) => auth.principal(token).await,
             Err(err) => Err(err),
         };
+        crate::telemetry::record_timing("auth", started.elapsed());
         let found = match outcome {
             Ok(principal) => Authenticated::Principal(principal),
             Err(err) => Authenticated::Failed(err),

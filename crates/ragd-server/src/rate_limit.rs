@@ -161,10 +161,12 @@ pub(crate) async fn limit(State(limits): State<Limits>, request: Request, next: 
         };
         (format!("{path}|{who}"), quota)
     };
+    let started = std::time::Instant::now();
     let decision = match limits.limiter.hit(&key, quota).await {
         Ok(d) => d,
         Err(err) => return ApiError::from(err).into_response(),
     };
+    crate::telemetry::record_timing("ratelimit", started.elapsed());
     let mut response = if decision.allowed {
         next.run(request).await
     } else {

@@ -68,6 +68,10 @@ pub(crate) struct ServeArgs {
         default_value = r#"["http://localhost:3000"]"#
     )]
     pub(crate) allowed_origins: String,
+    /// Send `Server-Timing` headers (auth, rate limit, guardrails, total) for benchmarks and
+    /// debugging; off by default, as they tell clients how long internal steps take.
+    #[arg(long, env = "RAGD_SERVER_TIMING", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) server_timing: bool,
     /// Serve /metrics.
     #[arg(long, env = "ENABLE_METRICS", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) enable_metrics: bool,
@@ -131,6 +135,7 @@ pub(crate) struct ServerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) limits: HttpLimits,
     pub(crate) rate_limits: RateLimitConfig,
+    pub(crate) server_timing: bool,
 }
 
 /// Token settings.
@@ -313,6 +318,7 @@ impl ServeArgs {
             },
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
+            server_timing: self.server_timing,
             enable_metrics: self.enable_metrics,
             bootstrap_admin,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
@@ -344,6 +350,7 @@ impl ServerConfig {
                 platform_tenant: "default".into(),
             },
             allowed_origins: vec!["http://localhost:3000".into()],
+            server_timing: false,
             rate_limits: RateLimitConfig {
                 default: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
                 login: Quota::new(1000, Duration::from_secs(60)).expect("valid"),

@@ -18,6 +18,21 @@ pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id
 
 tokio::task_local! {
     static CURRENT_REQUEST_ID: String;
+    static TIMINGS: std::cell::RefCell<Vec<(&'static str, Duration)>>;
+}
+
+/// Notes how long a stage of the current request took, for its `Server-Timing` header (a no-op
+/// unless `RAGD_SERVER_TIMING` is on).
+pub(crate) fn record_timing(stage: &'static str, took: Duration) {
+    let _ = TIMINGS.try_with(|t| t.borrow_mut().push((stage, took)));
+}
+
+fn server_timing(stages: &[(&'static str, Duration)]) -> Option<HeaderValue> {
+    let text: Vec<String> = stages
+        .iter()
+        .map(|(name, d)| format!("{name};dur={:.3}", d.as_secs_f64() * 1e3))
+        .collect();
+    HeaderValue::from_str(&text.join(", ")).ok()
 }
 
 /// The id of the request being served (empty outside a request).
@@ -92,6 +107,8 @@ pub(crate) struct RequestPolicy {
     pub(crate) timeout: Duration,
     /// Whether to record metrics.
     pub(crate) metrics: bool,
+    /// Whether to send `Server-Timing` headers.
+    pub(crate) server_timing: bool,
 }
 
 /// Assigns the request id, opens the request span, applies the timeout and records metrics.
@@ -129,9 +146,27 @@ pub(crate) async fn request_middleware(
             .into_response(),
         }
     };
-    let mut response = CURRENT_REQUEST_ID
-        .scope(id.clone(), run.instrument(span.clone()))
-        .await;
+    let run = CURRENT_REQUEST_ID.scope(id.clone(), run.instrument(span.clone()));
+    let (mut response, stages) = if policy.server_timing {
+        let (response, stages) = TIMINGS
+            .scope(std::cell::RefCell::new(Vec::new()), async {
+                let response = run.await;
+                (response, TIMINGS.with(|t| t.take()))
+            })
+            .await;
+        (response, stages)
+    } else {
+        (run.await, Vec::new())
+    };
+    if policy.server_timing {
+        let mut stages = stages;
+        stages.push(("total", started.elapsed()));
+        if let Some(value) = server_timing(&stages) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("server-timing"), value);
+        }
+    }
     let status = response.status().as_u16();
     let route = response
         .extensions()

@@ -87,6 +87,7 @@ pub(crate) fn router(state: &AppState) -> Router {
     let policy = RequestPolicy {
         timeout: state.config.request_timeout,
         metrics: state.config.enable_metrics,
+        server_timing: state.config.server_timing,
     };
     let uploads = Router::new()
         .route("/documents", post(documents::create).get(documents::list))

@@ -79,6 +79,7 @@ pub(crate) async fn query(
         .service
         .guarded_query(&request, use_guardrails)
         .await?;
+    crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
     let outcome = guarded.outcome;
     if state.config.enable_metrics {
         metrics::histogram!("rag_query_confidence").record(f64::from(outcome.answer.confidence));

@@ -305,3 +305,24 @@ async fn no_secret_reaches_the_logs() {
         assert!(!logs.contains(secret), "a secret reached the log: {secret}");
     }
 }
+
+#[tokio::test]
+async fn server_timing_reports_the_security_stages_only_when_asked() {
+    let app = TestApp::spawn_with(&[("RAGD_SERVER_TIMING", "true")]).await;
+    let token = app.token().await;
+    let body = serde_json::json!({"query": "What causes spring tides?"});
+    let r = app.post_json(&token, "/query", &body).await;
+    let timing = header(&r, "server-timing");
+    for stage in [
+        "auth;dur=",
+        "ratelimit;dur=",
+        "guardrails;dur=",
+        "total;dur=",
+    ] {
+        assert!(timing.contains(stage), "{stage} missing from {timing:?}");
+    }
+    let off = TestApp::spawn().await;
+    let token = off.token().await;
+    let r = off.post_json(&token, "/query", &body).await;
+    assert!(r.headers().get("server-timing").is_none());
+}
