@@ -93,11 +93,6 @@ fn describe_metrics() {
         "rag_documents_total",
         "Total number of documents in database"
     );
-    metrics::describe_histogram!(
-        "rag_retrieval_duration_seconds",
-        metrics::Unit::Seconds,
-        "Time to embed a question and search the index"
-    );
 }
 
 /// Settings the per-request middleware needs.
