@@ -10,39 +10,25 @@ pub(crate) const ADMIN: &str = "admin";
 pub(crate) const PASSWORD: &str = "correct-horse-battery-staple";
 pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
-pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub(crate) use crate::common::root;
 
-/// A `ragd` command with the model from `make model` and a data dir.
+/// A `ragd` command with the model from `make model`, a data dir and a bootstrap admin.
 pub(crate) fn ragd(data_dir: &Path) -> Command {
-    let models = root().join("models");
-    assert!(
-        models.join("all-MiniLM-L6-v2/tokenizer.json").is_file(),
-        "run `make model` first"
-    );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragd"));
-    // Run outside the repository, so a developer's `.env` there cannot change what is tested.
-    cmd.current_dir(data_dir)
-        .env("RAGD_DATA_DIR", data_dir)
-        .env(
-            "RAGD_REDOC_JS",
-            root().join("vendor/redoc/redoc.standalone.js"),
-        )
-        .env("RAGD_MODELS_DIR", models)
-        .env("RAGD_EMBED_THREADS", "2")
-        .env("RAGD_HOST", "127.0.0.1")
-        .env("RAGD_PORT", "0")
-        .env("JWT_SECRET_KEY", SECRET)
-        .env("RAGD_ADMIN_USERNAME", ADMIN)
-        .env("RAGD_ADMIN_PASSWORD", PASSWORD)
-        .env("LOG_LEVEL", "info")
-        // Tests send many requests; the rate-limit tests set their own quotas.
-        .env("RATE_LIMIT_REQUESTS", "1000000")
-        .env("RAGD_LOGIN_RATE_LIMIT", "100000/60")
-        .env_remove("EMBEDDINGS_MODEL")
-        .env_remove("DEBUG")
-        .env_remove("RUST_LOG");
+    let mut cmd = crate::common::ragd_command(data_dir);
+    cmd.env(
+        "RAGD_REDOC_JS",
+        root().join("vendor/redoc/redoc.standalone.js"),
+    )
+    .env("RAGD_HOST", "127.0.0.1")
+    .env("RAGD_PORT", "0")
+    .env("JWT_SECRET_KEY", SECRET)
+    .env("RAGD_ADMIN_USERNAME", ADMIN)
+    .env("RAGD_ADMIN_PASSWORD", PASSWORD)
+    .env("LOG_LEVEL", "info")
+    // Tests send many requests; the rate-limit tests set their own quotas.
+    .env("RATE_LIMIT_REQUESTS", "1000000")
+    .env("RAGD_LOGIN_RATE_LIMIT", "100000/60")
+    .env_remove("DEBUG");
     cmd
 }
 

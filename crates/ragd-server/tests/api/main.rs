@@ -2,6 +2,8 @@
 //! file, over real HTTP on an ephemeral port.
 
 mod clients;
+#[path = "../common/mod.rs"]
+mod common;
 mod concurrency;
 mod documents;
 mod helpers;

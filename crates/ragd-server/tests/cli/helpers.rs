@@ -1,26 +1,13 @@
 //! Running the `ragd` binary against a temporary data dir.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub(crate) use crate::common::root;
 
 /// A `ragd` command on `data_dir`, with the model from `make model`.
 pub(crate) fn ragd(data_dir: &Path) -> Command {
-    let models = root().join("models");
-    assert!(
-        models.join("all-MiniLM-L6-v2/tokenizer.json").is_file(),
-        "run `make model` first"
-    );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragd"));
-    cmd.env("RAGD_DATA_DIR", data_dir)
-        .env("RAGD_MODELS_DIR", models)
-        .env("RAGD_EMBED_THREADS", "2")
-        .env_remove("EMBEDDINGS_MODEL")
-        .env_remove("RUST_LOG");
-    cmd
+    crate::common::ragd_command(data_dir)
 }
 
 pub(crate) fn run(cmd: &mut Command) -> Output {
