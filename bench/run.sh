@@ -33,9 +33,14 @@ passages=$out/passages-$n_embed.jsonl
 
 echo "== 1. embedding throughput ($n_embed passages of ~120 words, batch 32)"
 "$py" bench/st_embed.py "$passages" --batch 32 | record
-cargo bench -q -p ragd-backends --bench engine -- embed "$passages" | record
+# ragd's default (OpenVINO, precision auto), then the alternatives: OpenVINO fp32, ONNX Runtime.
+for engine in ${BENCH_EMBED_ENGINES:-openvino:auto openvino:f32 onnxruntime:auto}; do
+  RAGD_EMBED_ENGINE=${engine%%:*} RAGD_EMBED_PRECISION=${engine##*:} \
+    cargo bench -q -p ragd-backends --bench engine -- embed "$passages" | record
+done
 for variant in ${BENCH_ONNX_VARIANTS:-}; do
-  RAGD_EMBEDDINGS_ONNX=$variant cargo bench -q -p ragd-backends --bench engine -- embed "$passages" | record
+  RAGD_EMBED_ENGINE=onnxruntime RAGD_EMBEDDINGS_ONNX=$variant \
+    cargo bench -q -p ragd-backends --bench engine -- embed "$passages" | record
 done
 
 echo "== 2. ingestion of ~$n_ingest passages (end to end: read, extract, chunk, embed, store, index)"
@@ -54,7 +59,7 @@ for i in range(0, len(texts), 20):
 PY
 fi
 rm -rf "$out/ingest-data"
-"$py" bench/measure.py ingest -- env RAGD_DATA_DIR="$out/ingest-data" target/release/ragd ingest "$ingest_src" --json --quiet | record
+"$py" bench/measure.py ingest -- env RAGD_DATA_DIR="$out/ingest-data" "${CARGO_TARGET_DIR:-target}/release/ragd" ingest "$ingest_src" --json --quiet | record
 
 echo "== 3. vector search at 10k and $n_search vectors (real embeddings)"
 search_passages=$out/search-passages-$n_search.jsonl

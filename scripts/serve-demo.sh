@@ -17,6 +17,11 @@ if [ ! -f .env ]; then
   chmod 600 .env
   echo "== wrote .env with a random JWT secret and admin password (keep it private)"
 fi
+# Older .env files pinned ONNX Runtime's fused graph, which the default OpenVINO engine cannot read.
+if grep -q '^RAGD_EMBEDDINGS_ONNX=onnx/model_fused_fp32.onnx' .env && ! grep -q '^RAGD_EMBED_ENGINE=' .env; then
+  sed -i 's|^RAGD_EMBEDDINGS_ONNX=onnx/model_fused_fp32.onnx|# RAGD_EMBEDDINGS_ONNX=onnx/model_fp32.onnx  (engine default)|' .env
+  echo "== .env: RAGD_EMBEDDINGS_ONNX now follows the embedding engine's default"
+fi
 echo "== ingesting tests/corpus/docs into $data/"
 "$ragd" ingest --quiet tests/corpus/docs
 user=$(sed -n 's/^RAGD_ADMIN_USERNAME=//p' .env | tr -d '"')

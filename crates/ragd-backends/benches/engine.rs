@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ragd_backends::embed_openvino::Precision;
 use ragd_backends::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
 use ragd_backends::store_sqlite::SqliteStore;
-use ragd_backends::{EngineConfig, start_embedder};
+use ragd_backends::{EmbedEngine, EngineConfig, start_embedder};
 use ragd_core::ports::{Embedder, IndexChanges, IndexEntry, VectorIndex};
 use ragd_core::types::Embedding;
 use serde_json::json;
@@ -25,28 +26,20 @@ fn root() -> PathBuf {
 }
 
 fn embedder() -> Arc<dyn Embedder> {
-    let onnx = std::env::var("RAGD_EMBEDDINGS_ONNX")
-        .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let config = EngineConfig {
-        data_dir: std::env::temp_dir(),
-        embeddings_model: ragd_backends::model::MINILM_ID.into(),
-        models_dir: root().join("models"),
-        onnx_file: onnx.into(),
-        ort_library: None,
-        embed_threads: threads,
-        embed_batch_size: 32,
-        embed_queue: 64,
-        embed_spin: true,
-        query_cache: 0,
-        guardrails: std::sync::Arc::new(ragd_core::guardrails::Policy::default()),
-        chunker: Default::default(),
-        exact_search_below: 0,
-        ann_ef_search: 96,
-        calibration: Default::default(),
-        limits: Default::default(),
-    };
-    start_embedder(&config).unwrap()
+    start_embedder(&test_config(&std::env::temp_dir())).unwrap()
+}
+
+/// The engine under test, from RAGD_EMBED_ENGINE / RAGD_EMBED_PRECISION / RAGD_EMBEDDINGS_ONNX.
+fn engine_label() -> String {
+    let config = test_config(&std::env::temp_dir());
+    let graph = config.onnx_file.map_or_else(
+        || config.embed_engine.default_graph().to_owned(),
+        |p| p.display().to_string(),
+    );
+    format!(
+        "ragd {:?} {:?} {graph}",
+        config.embed_engine, config.embed_precision
+    )
 }
 
 fn passages(path: &str) -> Vec<String> {
@@ -78,11 +71,9 @@ async fn embed(args: &[String]) {
     let vectors = e.embed(texts.clone()).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(vectors.len(), texts.len());
-    let onnx = std::env::var("RAGD_EMBEDDINGS_ONNX")
-        .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into());
     println!(
         "{}",
-        json!({"engine": format!("ragd ort {onnx}"), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs})
+        json!({"engine": engine_label(), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs})
     );
 }
 
@@ -303,6 +294,13 @@ async fn calibrate() {
     );
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    std::env::var(name).map_or(default, |v| v.parse().expect(name))
+}
+
 fn test_config(data_dir: &Path) -> EngineConfig {
     let threads = std::env::var("RAGD_EMBED_THREADS")
         .ok()
@@ -312,10 +310,11 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         data_dir: data_dir.to_path_buf(),
         embeddings_model: ragd_backends::model::MINILM_ID.into(),
         models_dir: root().join("models"),
-        onnx_file: std::env::var("RAGD_EMBEDDINGS_ONNX")
-            .unwrap_or_else(|_| "onnx/model_fused_fp32.onnx".into())
-            .into(),
+        embed_engine: env_or("RAGD_EMBED_ENGINE", EmbedEngine::default()),
+        onnx_file: std::env::var("RAGD_EMBEDDINGS_ONNX").ok().map(Into::into),
         ort_library: None,
+        openvino_library: None,
+        embed_precision: env_or("RAGD_EMBED_PRECISION", Precision::default()),
         embed_threads: threads,
         embed_batch_size: 32,
         embed_queue: 64,

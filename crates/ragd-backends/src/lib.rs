@@ -5,6 +5,8 @@
 //! for text, Markdown, HTML, PDF and DOCX.
 
 pub mod embed_onnx;
+pub mod embed_openvino;
+pub mod embed_queue;
 pub mod index_embedded;
 mod index_files;
 pub mod limiter_memory;
@@ -26,6 +28,7 @@ use ragd_core::service::ServiceParts;
 use ragd_core::{RagService, Result, ServiceLimits};
 
 use crate::embed_onnx::{OnnxEmbedder, OnnxEmbedderConfig};
+use crate::embed_openvino::{OpenVinoEmbedder, OpenVinoEmbedderConfig, Precision};
 use crate::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
 use crate::loaders::FileExtractor;
 use crate::store_sqlite::SqliteStore;
@@ -40,17 +43,23 @@ pub struct EngineConfig {
     pub embeddings_model: String,
     /// Where `make model` puts models.
     pub models_dir: PathBuf,
-    /// The ONNX graph, relative to the model folder (or absolute).
-    pub onnx_file: PathBuf,
+    /// The runtime that executes the model.
+    pub embed_engine: EmbedEngine,
+    /// The model graph, relative to the model folder (or absolute); default: the engine's.
+    pub onnx_file: Option<PathBuf>,
     /// `libonnxruntime.so`; default: `models_dir/onnxruntime/libonnxruntime.so`.
     pub ort_library: Option<PathBuf>,
+    /// `libopenvino_c.so`; default: `models_dir/openvino/libopenvino_c.so`.
+    pub openvino_library: Option<PathBuf>,
+    /// The arithmetic of the OpenVINO engine (ONNX Runtime always runs fp32).
+    pub embed_precision: Precision,
     /// Model threads.
     pub embed_threads: usize,
     /// Texts per forward pass.
     pub embed_batch_size: usize,
     /// Embedding requests that may queue before callers wait.
     pub embed_queue: usize,
-    /// Let idle model threads spin-wait for work.
+    /// Let idle model threads spin-wait for work (ONNX Runtime).
     pub embed_spin: bool,
     /// Question embeddings kept in memory (0: no cache).
     pub query_cache: usize,
@@ -78,24 +87,81 @@ pub struct Engine {
     pub index: Arc<EmbeddedIndex>,
 }
 
+/// The runtimes that can execute the embedding model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmbedEngine {
+    /// OpenVINO on the plain fp32 ONNX graph: bf16 on CPUs with bf16 matrix units (the fastest
+    /// here, measured by `make bench`), fp32 elsewhere.
+    #[default]
+    OpenVino,
+    /// ONNX Runtime on the fused fp32 graph: exact fp32 everywhere.
+    OnnxRuntime,
+}
+
+impl std::str::FromStr for EmbedEngine {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "openvino" => Ok(Self::OpenVino),
+            "onnxruntime" | "ort" => Ok(Self::OnnxRuntime),
+            other => Err(format!(
+                "unknown embedding engine {other:?} (openvino, onnxruntime)"
+            )),
+        }
+    }
+}
+
+impl EmbedEngine {
+    /// The graph the engine runs by default, relative to the model folder.
+    pub fn default_graph(self) -> &'static str {
+        match self {
+            Self::OpenVino => "onnx/model_fp32.onnx",
+            Self::OnnxRuntime => "onnx/model_fused_fp32.onnx",
+        }
+    }
+}
+
 /// Starts the configured embedder.
 pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
-    let ort_library = config
-        .ort_library
-        .clone()
-        .unwrap_or_else(|| config.models_dir.join("onnxruntime/libonnxruntime.so"));
-    let embedder = OnnxEmbedder::start(OnnxEmbedderConfig {
-        model_id: model.id.clone(),
-        tokenizer: model.dir.join("tokenizer.json"),
-        onnx: model.dir.join(&config.onnx_file),
-        ort_library,
-        threads: config.embed_threads,
-        batch_size: config.embed_batch_size,
-        queue_capacity: config.embed_queue,
-        max_seq_len: tokenizer::MAX_SEQ_LEN,
-        spin: config.embed_spin,
-    })?;
+    let graph = model.dir.join(
+        config
+            .onnx_file
+            .clone()
+            .unwrap_or_else(|| config.embed_engine.default_graph().into()),
+    );
+    let tokenizer = model.dir.join("tokenizer.json");
+    let embedder = match config.embed_engine {
+        EmbedEngine::OpenVino => OpenVinoEmbedder::start(OpenVinoEmbedderConfig {
+            model_id: model.id.clone(),
+            tokenizer,
+            model: graph,
+            library: config
+                .openvino_library
+                .clone()
+                .unwrap_or_else(|| config.models_dir.join("openvino/libopenvino_c.so")),
+            threads: config.embed_threads,
+            batch_size: config.embed_batch_size,
+            queue_capacity: config.embed_queue,
+            max_seq_len: tokenizer::MAX_SEQ_LEN,
+            precision: config.embed_precision,
+        })?,
+        EmbedEngine::OnnxRuntime => OnnxEmbedder::start(OnnxEmbedderConfig {
+            model_id: model.id.clone(),
+            tokenizer,
+            onnx: graph,
+            ort_library: config
+                .ort_library
+                .clone()
+                .unwrap_or_else(|| config.models_dir.join("onnxruntime/libonnxruntime.so")),
+            threads: config.embed_threads,
+            batch_size: config.embed_batch_size,
+            queue_capacity: config.embed_queue,
+            max_seq_len: tokenizer::MAX_SEQ_LEN,
+            spin: config.embed_spin,
+        })?,
+    };
     Ok(Arc::new(embedder))
 }
 

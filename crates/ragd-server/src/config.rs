@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use ragd_backends::EngineConfig;
+use ragd_backends::embed_openvino::Precision;
+use ragd_backends::{EmbedEngine, EngineConfig};
 use ragd_core::ServiceLimits;
 use ragd_core::chunking::ChunkerConfig;
 use ragd_core::guardrails::Policy;
@@ -35,17 +36,34 @@ pub(crate) struct EngineArgs {
     /// Where `make model` puts models.
     #[arg(long, global = true, env = "RAGD_MODELS_DIR", default_value = "models")]
     pub(crate) models_dir: PathBuf,
-    /// ONNX graph of the model, relative to the model folder.
+    /// Runtime of the embedding model: openvino (bf16 on CPUs with bf16 matrix units, the
+    /// fastest here) or onnxruntime (exact fp32).
     #[arg(
         long,
         global = true,
-        env = "RAGD_EMBEDDINGS_ONNX",
-        default_value = "onnx/model_fused_fp32.onnx"
+        env = "RAGD_EMBED_ENGINE",
+        default_value = "openvino"
     )]
-    pub(crate) embeddings_onnx: PathBuf,
+    pub(crate) embed_engine: EmbedEngine,
+    /// Arithmetic of the openvino engine: auto (bf16 where the CPU has bf16 matrix units), f32
+    /// or bf16.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_EMBED_PRECISION",
+        default_value = "auto"
+    )]
+    pub(crate) embed_precision: Precision,
+    /// Model graph, relative to the model folder (default: onnx/model_fp32.onnx for openvino,
+    /// onnx/model_fused_fp32.onnx for onnxruntime).
+    #[arg(long, global = true, env = "RAGD_EMBEDDINGS_ONNX")]
+    pub(crate) embeddings_onnx: Option<PathBuf>,
     /// libonnxruntime.so (default: MODELS_DIR/onnxruntime/libonnxruntime.so).
     #[arg(long, global = true, env = "ORT_DYLIB_PATH")]
     pub(crate) ort_dylib_path: Option<PathBuf>,
+    /// libopenvino_c.so or its folder (default: MODELS_DIR/openvino/libopenvino_c.so).
+    #[arg(long, global = true, env = "RAGD_OPENVINO_LIBRARY")]
+    pub(crate) openvino_library: Option<PathBuf>,
     /// Threads the embedding model uses.
     #[arg(long, global = true, env = "RAGD_EMBED_THREADS", default_value_t = default_threads())]
     pub(crate) embed_threads: usize,
@@ -145,8 +163,11 @@ impl EngineArgs {
             data_dir: self.data_dir.clone(),
             embeddings_model: self.embeddings_model.clone(),
             models_dir: self.models_dir.clone(),
+            embed_engine: self.embed_engine,
             onnx_file: self.embeddings_onnx.clone(),
             ort_library: self.ort_dylib_path.clone(),
+            openvino_library: self.openvino_library.clone(),
+            embed_precision: self.embed_precision,
             embed_threads: self.embed_threads,
             embed_batch_size: self.embed_batch_size,
             embed_queue: self.embed_queue,
