@@ -80,6 +80,9 @@ impl App {
                 .context("opening the database")?,
         );
         bootstrap_admin(&store, config.bootstrap_admin.as_ref()).await?;
+        if let Some(jwks) = &config.jwt.external {
+            jwks.start().await;
+        }
         let auth = Authenticator::new(
             Arc::clone(&store) as Arc<dyn UserStore>,
             Arc::clone(&store) as _,

@@ -175,7 +175,7 @@ impl Authenticator {
                 .map_err(|_| ApiError::unauthorized("invalid token"))?
                 .alg;
             if alg != self.config.algorithm {
-                return external.principal(token, alg);
+                return external.principal(token, alg).await;
             }
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)

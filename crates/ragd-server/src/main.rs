@@ -12,6 +12,7 @@ mod extract;
 mod headers;
 mod jobs;
 mod jwks;
+mod outbound;
 mod rate_limit;
 mod routes;
 mod serve_config;

@@ -46,9 +46,23 @@ pub(crate) struct ServeArgs {
     /// `aud` claim of issued tokens (checked on every request).
     #[arg(long, env = "JWT_AUDIENCE", default_value = "ragd")]
     pub(crate) jwt_audience: String,
-    /// A JWKS file of an external identity provider whose RS256/ES256 tokens are accepted too.
+    /// The JWKS of an external identity provider whose RS256/ES256 tokens are accepted too: a
+    /// file, or the provider's https `jwks_uri` (fetched at start and refreshed).
     #[arg(long, env = "JWT_JWKS")]
-    pub(crate) jwt_jwks: Option<std::path::PathBuf>,
+    pub(crate) jwt_jwks: Option<String>,
+    /// Seconds between scheduled refreshes of a JWKS URL.
+    #[arg(long, env = "JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub(crate) jwt_jwks_refresh_secs: u64,
+    /// Shortest seconds between two fetches of a JWKS URL (a token with an unknown key id
+    /// triggers one; this bounds how often).
+    #[arg(long, env = "JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    pub(crate) jwt_jwks_min_refresh_secs: u64,
+    /// PEM CA certificates trusted, besides the Mozilla roots, by ragd's outbound HTTPS calls.
+    #[arg(long, env = "RAGD_OUTBOUND_CA_FILE")]
+    pub(crate) outbound_ca_file: Option<std::path::PathBuf>,
+    /// Seconds an outbound HTTP call may take in all (connecting: at most 5).
+    #[arg(long, env = "RAGD_OUTBOUND_TIMEOUT_SECS", default_value_t = 10)]
+    pub(crate) outbound_timeout_secs: u64,
     /// Required `iss` of external tokens.
     #[arg(long, env = "JWT_JWKS_ISSUER")]
     pub(crate) jwt_jwks_issuer: Option<String>,
@@ -146,8 +160,8 @@ pub(crate) struct JwtConfig {
     pub(crate) expire: Duration,
     pub(crate) issuer: String,
     pub(crate) audience: String,
-    /// An external issuer's keys, when configured.
-    pub(crate) external: Option<crate::jwks::JwksConfig>,
+    /// An external issuer and its keys, when configured.
+    pub(crate) external: Option<std::sync::Arc<crate::jwks::Jwks>>,
     /// Admins of this tenant manage all tenants.
     pub(crate) platform_tenant: String,
 }
@@ -258,6 +272,44 @@ fn jwt_secret(args: &ServeArgs) -> anyhow::Result<SecretString> {
 }
 
 impl ServeArgs {
+    /// The external identity provider, when `JWT_JWKS` is set.
+    fn external_issuer(&self) -> anyhow::Result<Option<std::sync::Arc<crate::jwks::Jwks>>> {
+        let Some(jwks) = &self.jwt_jwks else {
+            return Ok(None);
+        };
+        for (name, value) in [
+            ("JWT_JWKS_REFRESH_SECS", self.jwt_jwks_refresh_secs),
+            ("JWT_JWKS_MIN_REFRESH_SECS", self.jwt_jwks_min_refresh_secs),
+            ("RAGD_OUTBOUND_TIMEOUT_SECS", self.outbound_timeout_secs),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        let client = crate::outbound::client(&crate::outbound::OutboundConfig {
+            ca_file: self.outbound_ca_file.clone(),
+            connect_timeout: Duration::from_secs(self.outbound_timeout_secs.min(5)),
+            timeout: Duration::from_secs(self.outbound_timeout_secs),
+        })?;
+        let settings = crate::jwks::JwksSettings {
+            source: crate::jwks::JwksSource::parse(jwks)?,
+            issuer: self
+                .jwt_jwks_issuer
+                .clone()
+                .context("JWT_JWKS_ISSUER must be set with JWT_JWKS")?,
+            audience: self
+                .jwt_jwks_audience
+                .clone()
+                .context("JWT_JWKS_AUDIENCE must be set with JWT_JWKS")?,
+            tenant_claim: self.jwt_jwks_tenant_claim.clone(),
+            refresh: Duration::from_secs(self.jwt_jwks_refresh_secs),
+            min_refresh: Duration::from_secs(self.jwt_jwks_min_refresh_secs),
+        };
+        Ok(Some(std::sync::Arc::new(crate::jwks::Jwks::new(
+            settings, client,
+        )?)))
+    }
+
     /// Validates the settings, naming the one to fix.
     pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
         let ip: std::net::IpAddr = self
@@ -302,15 +354,7 @@ impl ServeArgs {
                 expire: Duration::from_secs(self.jwt_expire_minutes * 60),
                 issuer: self.jwt_issuer.clone(),
                 audience: self.jwt_audience.clone(),
-                external: match &self.jwt_jwks {
-                    Some(path) => Some(crate::jwks::JwksConfig::load(
-                        path,
-                        self.jwt_jwks_issuer.clone(),
-                        self.jwt_jwks_audience.clone(),
-                        self.jwt_jwks_tenant_claim.clone(),
-                    )?),
-                    None => None,
-                },
+                external: self.external_issuer()?,
                 platform_tenant: ragd_core::types::TenantId::parse(&self.platform_tenant)
                     .context("RAGD_PLATFORM_TENANT")?
                     .as_str()

@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod documents;
 mod helpers;
+mod jwks_url;
 mod keys;
 mod lifecycle;
 mod matrix;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{SECRET, TestApp, error_body};
 
-fn openssl_key(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
+pub(crate) fn openssl_key(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     let path = dir.join(name);
     let out = Command::new("openssl")
         .arg("genpkey")
@@ -28,19 +28,19 @@ fn openssl_key(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     std::fs::read(path).expect("key")
 }
 
-fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
+pub(crate) fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
     let mut jwk = Jwk::from_encoding_key(key, alg).expect("jwk");
     jwk.common.key_id = Some(kid.to_owned());
     jwk
 }
 
-fn token(key: &EncodingKey, alg: Algorithm, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(key: &EncodingKey, alg: Algorithm, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, claims, key).expect("sign")
 }
 
-fn claims(iss: &str, aud: &str, tenant: Option<&str>, exp_offset: i64) -> Value {
+pub(crate) fn claims(iss: &str, aud: &str, tenant: Option<&str>, exp_offset: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
     let mut c = json!({"sub": "ext-user-1", "iss": iss, "aud": aud, "iat": now, "exp": now + exp_offset, "scope": "query openid"});
     if let Some(t) = tenant {
