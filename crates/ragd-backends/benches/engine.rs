@@ -315,6 +315,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         ort_library: None,
         openvino_library: None,
         embed_precision: env_or("RAGD_EMBED_PRECISION", Precision::default()),
+        openvino_shape_cache: 64,
         embed_threads: threads,
         embed_batch_size: 32,
         embed_queue: 64,

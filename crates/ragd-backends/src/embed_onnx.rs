@@ -102,7 +102,7 @@ impl Model {
 
     /// One forward pass over `texts`: tokens → hidden states → mean pooling → unit vectors.
     fn forward(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
-        let mut batch = TokenBatch::encode(&self.tokenizer, texts)?;
+        let mut batch = TokenBatch::encode(&self.tokenizer, texts, 1)?;
         let internal = |e: ort::Error| Error::internal(format!("embedding model: {e}"));
         let shape = [batch.rows, batch.width];
         let mut inputs = ort::inputs![

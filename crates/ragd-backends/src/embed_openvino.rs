@@ -24,6 +24,11 @@ use crate::tokenizer::ModelTokenizer;
 
 /// all-MiniLM-L6-v2's hidden size.
 const DIMENSIONS: usize = 384;
+/// Batches are padded to a multiple of this many tokens. OpenVINO prepares kernels for each
+/// input shape it meets and keeps them: with exact widths a server meets hundreds of shapes
+/// (measured: RSS 208 → 756 MiB over 1,500 mixed queries, and a slow first run of each); with
+/// steps of 16 it meets a few (280 MiB, and faster).
+const WIDTH_STEP: usize = 16;
 
 /// The arithmetic the model runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +76,8 @@ pub struct OpenVinoEmbedderConfig {
     pub max_seq_len: usize,
     /// The arithmetic.
     pub precision: Precision,
+    /// Input shapes whose prepared kernels are kept (OpenVINO's CPU runtime cache).
+    pub shape_cache: usize,
 }
 
 /// all-MiniLM-L6-v2 on OpenVINO (see the module docs).
@@ -112,8 +119,13 @@ impl Model {
         })?;
         let mut core = Core::new().map_err(|e| unavailable(&e))?;
         let threads = config.threads.max(1).to_string();
+        let shape_cache = config.shape_cache.to_string();
         let mut properties = vec![
             (RwPropertyKey::InferenceNumThreads, threads.as_str()),
+            (
+                RwPropertyKey::Other("CPU_RUNTIME_CACHE_CAPACITY".into()),
+                shape_cache.as_str(),
+            ),
             // One stream, all threads on each request: a query waits for one forward pass only.
             (RwPropertyKey::HintPerformanceMode, "LATENCY"),
         ];
@@ -169,7 +181,7 @@ impl Model {
 
     /// One forward pass over `texts`: tokens → hidden states → mean pooling → unit vectors.
     fn forward(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
-        let batch = TokenBatch::encode(&self.tokenizer, texts)?;
+        let batch = TokenBatch::encode(&self.tokenizer, texts, WIDTH_STEP)?;
         let internal =
             |e: openvino::InferenceError| Error::internal(format!("embedding model: {e}"));
         let dims = [

@@ -25,7 +25,7 @@ pub trait BatchModel: Send + 'static {
 }
 
 /// A batch of texts as the model's inputs: token ids and attention mask, `rows × width`, padded
-/// with zeros to the longest text of the batch.
+/// with zeros to the longest text of the batch, rounded up to a multiple of `width_step`.
 pub struct TokenBatch {
     /// Texts in the batch.
     pub rows: usize,
@@ -38,14 +38,21 @@ pub struct TokenBatch {
 }
 
 impl TokenBatch {
-    /// Tokenizes `texts` (special tokens, truncation as the tokenizer is configured).
-    pub fn encode(tokenizer: &ModelTokenizer, texts: &[&str]) -> Result<Self> {
+    /// Tokenizes `texts` (special tokens, truncation as the tokenizer is configured). Padding
+    /// is masked out, so `width_step` changes the work, not the vectors.
+    pub fn encode(tokenizer: &ModelTokenizer, texts: &[&str], width_step: usize) -> Result<Self> {
         let encodings = texts
             .iter()
             .map(|t| tokenizer.encode(t))
             .collect::<Result<Vec<_>>>()?;
         let rows = encodings.len();
-        let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let width = encodings
+            .iter()
+            .map(|e| e.len())
+            .max()
+            .unwrap_or(0)
+            .max(1)
+            .next_multiple_of(width_step.max(1));
         let mut ids = vec![0i64; rows * width];
         let mut mask = vec![0i64; rows * width];
         for (r, enc) in encodings.iter().enumerate() {

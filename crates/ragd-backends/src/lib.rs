@@ -53,6 +53,8 @@ pub struct EngineConfig {
     pub openvino_library: Option<PathBuf>,
     /// The arithmetic of the OpenVINO engine (ONNX Runtime always runs fp32).
     pub embed_precision: Precision,
+    /// Input shapes whose prepared kernels OpenVINO keeps.
+    pub openvino_shape_cache: usize,
     /// Model threads.
     pub embed_threads: usize,
     /// Texts per forward pass.
@@ -146,6 +148,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             queue_capacity: config.embed_queue,
             max_seq_len: tokenizer::MAX_SEQ_LEN,
             precision: config.embed_precision,
+            shape_cache: config.openvino_shape_cache,
         })?,
         EmbedEngine::OnnxRuntime => OnnxEmbedder::start(OnnxEmbedderConfig {
             model_id: model.id.clone(),

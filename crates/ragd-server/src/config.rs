@@ -64,6 +64,15 @@ pub(crate) struct EngineArgs {
     /// libopenvino_c.so or its folder (default: MODELS_DIR/openvino/libopenvino_c.so).
     #[arg(long, global = true, env = "RAGD_OPENVINO_LIBRARY")]
     pub(crate) openvino_library: Option<PathBuf>,
+    /// Input shapes whose prepared kernels the openvino engine keeps (each costs memory; a miss
+    /// costs a few milliseconds).
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_OPENVINO_SHAPE_CACHE",
+        default_value_t = 64
+    )]
+    pub(crate) openvino_shape_cache: usize,
     /// Threads the embedding model uses.
     #[arg(long, global = true, env = "RAGD_EMBED_THREADS", default_value_t = default_threads())]
     pub(crate) embed_threads: usize,
@@ -168,6 +177,7 @@ impl EngineArgs {
             ort_library: self.ort_dylib_path.clone(),
             openvino_library: self.openvino_library.clone(),
             embed_precision: self.embed_precision,
+            openvino_shape_cache: self.openvino_shape_cache,
             embed_threads: self.embed_threads,
             embed_batch_size: self.embed_batch_size,
             embed_queue: self.embed_queue,

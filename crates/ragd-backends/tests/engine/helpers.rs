@@ -30,6 +30,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         ort_library: None,
         openvino_library: None,
         embed_precision: ragd_backends::embed_openvino::Precision::default(),
+        openvino_shape_cache: 64,
         embed_threads: 2,
         embed_batch_size: 32,
         embed_queue: 64,
