@@ -317,6 +317,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         embed_precision: env_or("RAGD_EMBED_PRECISION", Precision::default()),
         openvino_shape_cache: 64,
         embed_threads: threads,
+        embed_streams: env_or("RAGD_EMBED_STREAMS", threads),
         embed_batch_size: 32,
         embed_queue: 64,
         embed_spin: true,

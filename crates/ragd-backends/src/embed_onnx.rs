@@ -147,7 +147,7 @@ impl OnnxEmbedder {
         QueuedEmbedder::start(
             config.model_id,
             DIMENSIONS,
-            model,
+            vec![model],
             config.batch_size,
             config.queue_capacity,
         )

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use openvino::{
     CompiledModel, Core, DeviceType, ElementType, InferRequest, PropertyKey, RwPropertyKey, Shape,
@@ -66,8 +67,11 @@ pub struct OpenVinoEmbedderConfig {
     pub model: PathBuf,
     /// `libopenvino_c.so`, or the folder holding it.
     pub library: PathBuf,
-    /// Threads of the model.
+    /// Threads of the model, over all streams.
     pub threads: usize,
+    /// Inferences that run at once, each on `threads / streams` threads. Single-threaded
+    /// streams waste no time synchronising threads over the small batches of a server.
+    pub streams: usize,
     /// Texts per forward pass.
     pub batch_size: usize,
     /// Requests that may wait in the queue before callers are held back.
@@ -83,11 +87,17 @@ pub struct OpenVinoEmbedderConfig {
 /// all-MiniLM-L6-v2 on OpenVINO (see the module docs).
 pub struct OpenVinoEmbedder;
 
-// Field order is drop order: the request before the compiled model before the runtime.
+/// The compiled model, shared by the streams' requests. Field order is drop order.
+struct Runtime {
+    _compiled: Mutex<CompiledModel>,
+    _core: Mutex<Core>,
+}
+
+/// One stream: its own inference request. Field order is drop order: the request before the
+/// compiled model it belongs to.
 struct Model {
     request: InferRequest,
-    _compiled: CompiledModel,
-    _core: Core,
+    _runtime: Arc<Runtime>,
     tokenizer: ModelTokenizer,
     wants_token_types: bool,
 }
@@ -103,7 +113,8 @@ fn library_file(path: &Path) -> PathBuf {
 }
 
 impl Model {
-    fn load(config: &OpenVinoEmbedderConfig) -> Result<(Self, String)> {
+    /// Compiles the model and makes one request per stream.
+    fn load(config: &OpenVinoEmbedderConfig) -> Result<(Vec<Self>, String)> {
         let unavailable = |e: &dyn std::fmt::Display| {
             Error::Unavailable(format!(
                 "cannot load model {} with OpenVINO: {e}",
@@ -118,16 +129,17 @@ impl Model {
             ))
         })?;
         let mut core = Core::new().map_err(|e| unavailable(&e))?;
+        let streams = config.streams.clamp(1, config.threads.max(1));
         let threads = config.threads.max(1).to_string();
+        let streams_value = streams.to_string();
         let shape_cache = config.shape_cache.to_string();
         let mut properties = vec![
             (RwPropertyKey::InferenceNumThreads, threads.as_str()),
+            (RwPropertyKey::NumStreams, streams_value.as_str()),
             (
                 RwPropertyKey::Other("CPU_RUNTIME_CACHE_CAPACITY".into()),
                 shape_cache.as_str(),
             ),
-            // One stream, all threads on each request: a query waits for one forward pass only.
-            (RwPropertyKey::HintPerformanceMode, "LATENCY"),
         ];
         match config.precision {
             Precision::Auto => {}
@@ -165,18 +177,25 @@ impl Model {
         let precision = compiled
             .get_property(&PropertyKey::Rw(RwPropertyKey::HintInferencePrecision))
             .map_or_else(|_| "unknown".to_owned(), |p| p.into_owned());
-        let request = compiled
-            .create_infer_request()
+        let requests = (0..streams)
+            .map(|_| compiled.create_infer_request())
+            .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| unavailable(&e))?;
         let tokenizer = ModelTokenizer::load(&config.tokenizer, config.max_seq_len)?;
-        let model = Self {
-            request,
-            _compiled: compiled,
-            _core: core,
-            tokenizer,
-            wants_token_types,
-        };
-        Ok((model, precision))
+        let runtime = Arc::new(Runtime {
+            _compiled: Mutex::new(compiled),
+            _core: Mutex::new(core),
+        });
+        let models = requests
+            .into_iter()
+            .map(|request| Self {
+                request,
+                _runtime: Arc::clone(&runtime),
+                tokenizer: tokenizer.clone(),
+                wants_token_types,
+            })
+            .collect();
+        Ok((models, precision))
     }
 
     /// One forward pass over `texts`: tokens → hidden states → mean pooling → unit vectors.
@@ -246,17 +265,18 @@ impl OpenVinoEmbedder {
                 )));
             }
         }
-        let (model, precision) = Model::load(&config)?;
+        let (models, precision) = Model::load(&config)?;
         tracing::info!(
             model = %config.model.display(),
             precision,
             threads = config.threads,
+            streams = models.len(),
             "embedding model loaded (OpenVINO)"
         );
         QueuedEmbedder::start(
             config.model_id,
             DIMENSIONS,
-            model,
+            models,
             config.batch_size,
             config.queue_capacity,
         )

@@ -1,17 +1,19 @@
-//! What every local embedder shares, whatever runtime executes the model: the model runs on one
-//! dedicated thread fed by a bounded queue. Callers `await` a free slot (backpressure); the thread
-//! batches texts from several requests, serves short requests (queries) before the rest of long
-//! ones (bulk ingestion) so queries stay fast while a large ingest runs, and sorts long requests by
-//! length so batches carry little padding. The pipeline around the model is sentence-transformers':
+//! What every local embedder shares, whatever runtime executes the model: the model runs on
+//! dedicated threads (one per model instance, e.g. per OpenVINO stream) fed by a bounded queue.
+//! Callers `await` a free slot (backpressure); the threads batch texts from several requests,
+//! serve short requests (queries) before the rest of long ones (bulk ingestion) so queries stay
+//! fast while a large ingest runs, and sort long requests by length so batches carry little
+//! padding. Every thread takes batches from every request, so one bulk request uses them all. The pipeline around the model is sentence-transformers':
 //! truncate at 256 tokens, mean pooling over the attention mask, L2 normalisation.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use ragd_core::ports::Embedder;
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::tokenizer::ModelTokenizer;
 
@@ -114,127 +116,190 @@ fn mean_pool(hidden: &[f32], mask: &[i64], dims: usize) -> Embedding {
     Embedding(sum)
 }
 
-struct Job {
-    texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Embedding>>>,
-}
-
 /// A request being served: its texts in length order, and the vectors done so far.
 struct Pending {
-    job: Job,
+    id: u64,
+    texts: Arc<Vec<String>>,
     order: Vec<usize>,
+    /// Next position in `order` to hand out.
     next: usize,
+    /// Texts handed to a model and not back yet.
+    in_flight: usize,
     done: Vec<Option<Embedding>>,
+    reply: oneshot::Sender<Result<Vec<Embedding>>>,
+    /// Held until the request is answered: the queue's backpressure.
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Pending {
-    fn new(job: Job) -> Self {
-        let mut order: Vec<usize> = (0..job.texts.len()).collect();
-        order.sort_by_key(|&i| job.texts[i].len());
-        let done = vec![None; job.texts.len()];
-        Self {
-            job,
-            order,
-            next: 0,
-            done,
-        }
-    }
+/// The requests waiting or in progress, shared by the model threads.
+#[derive(Default)]
+struct Scheduler {
+    pending: VecDeque<Pending>,
+    next_id: u64,
+    closed: bool,
 }
 
-fn worker(mut model: impl BatchModel, mut queue: mpsc::Receiver<Job>, batch_size: usize) {
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    loop {
-        if pending.is_empty() {
-            match queue.blocking_recv() {
-                Some(job) => pending.push_back(Pending::new(job)),
-                None => return,
+struct Shared {
+    state: Mutex<Scheduler>,
+    work: Condvar,
+}
+
+/// Texts handed to one model thread: (request id, text index) and the texts themselves.
+struct Batch {
+    slots: Vec<(u64, usize)>,
+    texts: Vec<Arc<Vec<String>>>,
+}
+
+impl Scheduler {
+    /// Takes up to `batch_size` texts, front requests first.
+    fn take(&mut self, batch_size: usize) -> Option<Batch> {
+        let mut batch = Batch {
+            slots: Vec::new(),
+            texts: Vec::new(),
+        };
+        for p in &mut self.pending {
+            let n = (p.order.len() - p.next).min(batch_size - batch.slots.len());
+            for &i in &p.order[p.next..p.next + n] {
+                batch.slots.push((p.id, i));
+                batch.texts.push(Arc::clone(&p.texts));
             }
-        }
-        while let Ok(job) = queue.try_recv() {
-            if job.texts.len() <= SHORT_REQUEST {
-                pending.push_front(Pending::new(job));
-            } else {
-                pending.push_back(Pending::new(job));
-            }
-        }
-        // Take up to `batch_size` texts from the front requests.
-        let mut taken: Vec<(usize, usize)> = Vec::new(); // (pending slot, text index)
-        for (slot, p) in pending.iter_mut().enumerate() {
-            while p.next < p.order.len() && taken.len() < batch_size {
-                taken.push((slot, p.order[p.next]));
-                p.next += 1;
-            }
-            if taken.len() == batch_size {
+            p.next += n;
+            p.in_flight += n;
+            if batch.slots.len() == batch_size {
                 break;
             }
         }
-        let texts: Vec<&str> = taken
-            .iter()
-            .map(|&(s, i)| pending[s].job.texts[i].as_str())
-            .collect();
-        match model.embed_batch(&texts) {
-            Ok(vectors) if vectors.len() == taken.len() => {
-                for ((slot, i), v) in taken.iter().zip(vectors) {
-                    pending[*slot].done[*i] = Some(v);
-                }
-            }
-            result => {
-                let msg = match result {
-                    Err(err) => err.to_string(),
-                    Ok(v) => format!("the model returned {} vectors for {}", v.len(), taken.len()),
-                };
-                let failed: Vec<usize> = taken.iter().map(|&(s, _)| s).collect();
-                for slot in (0..pending.len()).rev().filter(|s| failed.contains(s)) {
-                    if let Some(p) = pending.remove(slot) {
-                        let _ = p.job.reply.send(Err(Error::internal(msg.clone())));
+        (!batch.slots.is_empty()).then_some(batch)
+    }
+
+    /// Stores a batch's outcome and answers every request that is complete or failed.
+    fn finish(&mut self, slots: &[(u64, usize)], outcome: Result<Vec<Embedding>>) {
+        match outcome {
+            Ok(vectors) => {
+                for (&(id, i), v) in slots.iter().zip(vectors) {
+                    // A request that failed meanwhile is gone: its results are dropped.
+                    if let Some(p) = self.pending.iter_mut().find(|p| p.id == id) {
+                        p.done[i] = Some(v);
+                        p.in_flight -= 1;
                     }
                 }
-                continue;
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                self.pending.retain_mut(|p| {
+                    if slots.iter().any(|&(id, _)| id == p.id) {
+                        let (tx, _) = oneshot::channel();
+                        let reply = std::mem::replace(&mut p.reply, tx);
+                        let _ = reply.send(Err(Error::internal(msg.clone())));
+                        false
+                    } else {
+                        true
+                    }
+                });
             }
         }
-        // Answer every request that is complete.
-        let mut still = VecDeque::with_capacity(pending.len());
-        for p in pending.drain(..) {
-            if p.next == p.order.len() {
-                let vectors: Option<Vec<Embedding>> = p.done.into_iter().collect();
-                let reply = vectors.ok_or_else(|| Error::internal("embedding missing"));
-                let _ = p.job.reply.send(reply);
-            } else {
-                still.push_back(p);
-            }
+        let (complete, rest): (VecDeque<Pending>, VecDeque<Pending>) = self
+            .pending
+            .drain(..)
+            .partition(|p| p.next == p.order.len() && p.in_flight == 0);
+        self.pending = rest;
+        for p in complete {
+            let vectors: Option<Vec<Embedding>> = p.done.into_iter().collect();
+            let _ = p
+                .reply
+                .send(vectors.ok_or_else(|| Error::internal("embedding missing")));
         }
-        pending = still;
     }
 }
 
-/// An [`Embedder`] that runs a [`BatchModel`] on its own thread behind a bounded queue.
+fn lock(shared: &Shared) -> MutexGuard<'_, Scheduler> {
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
+    loop {
+        let batch = {
+            let mut state = lock(shared);
+            loop {
+                if let Some(batch) = state.take(batch_size) {
+                    break batch;
+                }
+                if state.closed {
+                    return;
+                }
+                state = shared
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let texts: Vec<&str> = batch
+            .slots
+            .iter()
+            .zip(&batch.texts)
+            .map(|(&(_, i), t)| t[i].as_str())
+            .collect();
+        let outcome = match model.embed_batch(&texts) {
+            Ok(v) if v.len() == texts.len() => Ok(v),
+            Ok(v) => Err(Error::internal(format!(
+                "the model returned {} vectors for {} texts",
+                v.len(),
+                texts.len()
+            ))),
+            Err(err) => Err(err),
+        };
+        drop(texts);
+        lock(shared).finish(&batch.slots, outcome);
+    }
+}
+
+/// An [`Embedder`] that runs [`BatchModel`]s on their own threads behind a bounded queue: one
+/// thread per model instance, all taking batches from the same requests.
 pub struct QueuedEmbedder {
     model_id: String,
     dimensions: usize,
-    queue: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
 }
 
 impl QueuedEmbedder {
-    /// Starts the model's thread. `batch_size` texts per forward pass at most; `queue_capacity`
-    /// requests may wait before callers are held back.
-    pub fn start(
+    /// Starts one thread per model. `batch_size` texts per forward pass at most;
+    /// `queue_capacity` requests may wait or run before callers are held back.
+    pub fn start<M: BatchModel>(
         model_id: String,
         dimensions: usize,
-        model: impl BatchModel,
+        models: Vec<M>,
         batch_size: usize,
         queue_capacity: usize,
     ) -> Result<Self> {
-        let (tx, rx) = mpsc::channel(queue_capacity.max(1));
+        if models.is_empty() {
+            return Err(Error::internal("no model instance to run"));
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Scheduler::default()),
+            work: Condvar::new(),
+        });
         let batch_size = batch_size.max(1);
-        std::thread::Builder::new()
-            .name("ragd-embedder".into())
-            .spawn(move || worker(model, rx, batch_size))
-            .map_err(Error::internal)?;
+        for (n, model) in models.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("ragd-embedder-{n}"))
+                .spawn(move || worker(model, &shared, batch_size))
+                .map_err(Error::internal)?;
+        }
         Ok(Self {
             model_id,
             dimensions,
-            queue: tx,
+            shared,
+            permits: Arc::new(Semaphore::new(queue_capacity.max(1))),
         })
+    }
+}
+
+impl Drop for QueuedEmbedder {
+    fn drop(&mut self) {
+        lock(&self.shared).closed = true;
+        self.shared.work.notify_all();
     }
 }
 
@@ -252,11 +317,35 @@ impl Embedder for QueuedEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, rx) = oneshot::channel();
-        self.queue
-            .send(Job { texts, reply })
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
-            .map_err(|_| Error::Unavailable("the embedding thread has stopped".into()))?;
+            .map_err(|_| Error::Unavailable("the embedding queue is closed".into()))?;
+        let (reply, rx) = oneshot::channel();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        {
+            let mut state = lock(&self.shared);
+            let id = state.next_id;
+            state.next_id += 1;
+            let pending = Pending {
+                id,
+                done: vec![None; texts.len()],
+                texts: Arc::new(texts),
+                order,
+                next: 0,
+                in_flight: 0,
+                reply,
+                _permit: permit,
+            };
+            // Short requests (queries) go before the rest of long ones (bulk ingestion).
+            if pending.texts.len() <= SHORT_REQUEST {
+                state.pending.push_front(pending);
+            } else {
+                state.pending.push_back(pending);
+            }
+        }
+        self.shared.work.notify_one();
         rx.await
             .map_err(|_| Error::Unavailable("the embedding thread has stopped".into()))?
     }
@@ -290,7 +379,8 @@ mod tests {
 
     #[tokio::test]
     async fn answers_in_request_order_and_isolates_failures() {
-        let e = QueuedEmbedder::start("test".into(), 1, Lengths, 2, 4).expect("start");
+        let e =
+            QueuedEmbedder::start("test".into(), 1, vec![Lengths, Lengths], 2, 4).expect("start");
         let texts: Vec<String> = ["ccc", "a", "bb", "dddd", "e"]
             .iter()
             .map(|s| (*s).to_owned())

@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub openvino_shape_cache: usize,
     /// Model threads.
     pub embed_threads: usize,
+    /// Inferences at once (OpenVINO streams), sharing `embed_threads`.
+    pub embed_streams: usize,
     /// Texts per forward pass.
     pub embed_batch_size: usize,
     /// Embedding requests that may queue before callers wait.
@@ -149,6 +151,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             max_seq_len: tokenizer::MAX_SEQ_LEN,
             precision: config.embed_precision,
             shape_cache: config.openvino_shape_cache,
+            streams: config.embed_streams,
         })?,
         EmbedEngine::OnnxRuntime => OnnxEmbedder::start(OnnxEmbedderConfig {
             model_id: model.id.clone(),

@@ -32,6 +32,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         embed_precision: ragd_backends::embed_openvino::Precision::default(),
         openvino_shape_cache: 64,
         embed_threads: 2,
+        embed_streams: 2,
         embed_batch_size: 32,
         embed_queue: 64,
         embed_spin: true,
