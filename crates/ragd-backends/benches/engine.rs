@@ -130,7 +130,10 @@ async fn search(args: &[String]) {
             .await
             .unwrap();
         let index = EmbeddedIndex::open(
-            EmbeddedIndexConfig::new(dir.path().join("index"), 384),
+            EmbeddedIndexConfig {
+                precision: env_or("RAGD_INDEX_PRECISION", Default::default()),
+                ..EmbeddedIndexConfig::new(dir.path().join("index"), 384)
+            },
             &store,
         )
         .await
@@ -175,7 +178,7 @@ async fn search(args: &[String]) {
             println!(
                 "{}",
                 json!({
-                    "bench": "search", "vectors": size, "ef": ef, "build_s": build_s,
+                    "bench": "search", "precision": format!("{:?}", env_or("RAGD_INDEX_PRECISION", ragd_backends::index_embedded::VectorPrecision::default())), "vectors": size, "ef": ef, "build_s": build_s,
                     "recall_at_10": recall / query_vectors.len() as f64,
                     "ann_p50_ms": percentile(&graph_ms, 0.5), "ann_p99_ms": percentile(&graph_ms, 0.99),
                     "exact_p50_ms": percentile(&exact_ms, 0.5), "exact_p99_ms": percentile(&exact_ms, 0.99),
@@ -326,6 +329,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         chunker: Default::default(),
         exact_search_below: 10_000,
         ann_ef_search: 96,
+        index_precision: env_or("RAGD_INDEX_PRECISION", Default::default()),
         calibration: Default::default(),
         limits: Default::default(),
     }

@@ -41,6 +41,41 @@ pub struct EmbeddedIndexConfig {
     pub exact_below: usize,
     /// Threads used for bulk (re)builds.
     pub build_threads: usize,
+    /// How vectors are stored. An index stored otherwise is rebuilt from the store at open.
+    pub precision: VectorPrecision,
+}
+
+/// How the index stores vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VectorPrecision {
+    /// 2 bytes per dimension: half the memory and a build twice as fast; measured (`make
+    /// bench`) at 10k vectors 25% faster searches and recall@10 0.9945 (f32: 0.996), at 100k
+    /// slower searches and recall 0.980 (f32: 0.985).
+    F16,
+    /// 4 bytes per dimension: the default, the best recall.
+    #[default]
+    F32,
+}
+
+impl VectorPrecision {
+    pub(crate) fn scalar_kind(self) -> ScalarKind {
+        match self {
+            Self::F16 => ScalarKind::F16,
+            Self::F32 => ScalarKind::F32,
+        }
+    }
+}
+
+impl std::str::FromStr for VectorPrecision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            other => Err(format!("unknown vector precision {other:?} (f16, f32)")),
+        }
+    }
 }
 
 impl EmbeddedIndexConfig {
@@ -54,6 +89,7 @@ impl EmbeddedIndexConfig {
             expansion_search: 96,
             exact_below: 2_000,
             build_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            precision: VectorPrecision::default(),
         }
     }
 }
@@ -89,7 +125,7 @@ impl State {
         let options = IndexOptions {
             dimensions: config.dimensions,
             metric: MetricKind::IP,
-            quantization: ScalarKind::F32,
+            quantization: config.precision.scalar_kind(),
             connectivity: config.connectivity,
             expansion_add: config.expansion_add,
             expansion_search: config.expansion_search,

@@ -151,6 +151,13 @@ pub(crate) fn load(config: &EmbeddedIndexConfig) -> Result<Option<Loaded>> {
             meta.dimensions, config.dimensions
         )));
     }
+    if meta.quantization != config.precision.scalar_kind() {
+        return Err(Error::internal(format!(
+            "{vectors_str} stores {:?} vectors, {:?} are configured",
+            meta.quantization,
+            config.precision.scalar_kind()
+        )));
+    }
     let options = IndexOptions {
         dimensions: config.dimensions,
         metric: meta.metric,

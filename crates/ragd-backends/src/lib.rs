@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub exact_search_below: usize,
     /// HNSW search breadth (ef).
     pub ann_ef_search: usize,
+    /// How the index stores vectors.
+    pub index_precision: index_embedded::VectorPrecision,
     /// Cosine → similarity calibration.
     pub calibration: Calibration,
     /// Pipeline limits.
@@ -243,6 +245,7 @@ impl Engine {
         let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
         index_config.exact_below = config.exact_search_below;
         index_config.expansion_search = config.ann_ef_search;
+        index_config.precision = config.index_precision;
         let index = Arc::new(EmbeddedIndex::open(index_config, &store).await?);
         let embedder: Arc<dyn Embedder> = if config.query_cache > 0 {
             Arc::new(ragd_core::query_cache::CachedEmbedder::new(

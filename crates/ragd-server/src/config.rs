@@ -124,6 +124,15 @@ pub(crate) struct EngineArgs {
     /// HNSW search breadth (higher: better recall, slower).
     #[arg(long, global = true, env = "RAGD_ANN_EF_SEARCH", default_value_t = 96)]
     pub(crate) ann_ef_search: usize,
+    /// How the vector index stores vectors: f32 (best recall) or f16 (half the memory, slightly
+    /// lower recall). Changing it rebuilds the index from the database at the next start.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_INDEX_PRECISION",
+        default_value = "f32"
+    )]
+    pub(crate) index_precision: ragd_backends::index_embedded::VectorPrecision,
     /// Largest document accepted, in bytes.
     #[arg(long, global = true, env = "RAGD_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub(crate) max_document_bytes: u64,
@@ -192,6 +201,7 @@ impl EngineArgs {
             chunker,
             exact_search_below: self.exact_search_below,
             ann_ef_search: self.ann_ef_search,
+            index_precision: self.index_precision,
             calibration: match self.similarity {
                 SimilarityScale::Calibrated => Calibration::minilm_default(),
                 SimilarityScale::Cosine => Calibration::identity(),

@@ -41,6 +41,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         chunker: ChunkerConfig::default(),
         exact_search_below: 10_000,
         ann_ef_search: 96,
+        index_precision: Default::default(),
         calibration: Calibration::minilm_default(),
         limits: ServiceLimits::default(),
     }

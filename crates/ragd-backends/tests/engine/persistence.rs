@@ -108,3 +108,36 @@ async fn damaged_index_files_are_rebuilt_and_half_saves_ignored() {
     assert_eq!(top(&engine).await, before, "rebuilt from the database");
     assert!(engine.check().await.expect("check").ok);
 }
+
+#[tokio::test]
+async fn changing_the_vector_precision_rebuilds_the_index() {
+    use ragd_backends::index_embedded::VectorPrecision;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = async |precision| {
+        let mut config = crate::helpers::config(dir.path());
+        config.index_precision = precision;
+        ragd_backends::Engine::open(&config, crate::helpers::embedder()).await
+    };
+    let before = {
+        let engine = open(VectorPrecision::F32).await.expect("open f32");
+        seed(&engine, 12).await;
+        engine.index.flush().await.expect("flush");
+        top(&engine).await
+    };
+    // Reopened as f16: the f32 files are not read as they are but rebuilt from the database.
+    let engine = open(VectorPrecision::F16).await.expect("open f16");
+    assert!(engine.check().await.expect("check").ok);
+    let after = top(&engine).await;
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0], before[0], "same best hit");
+    engine.index.flush().await.expect("flush");
+    drop(engine);
+    let index_dir = dir.path().join("index");
+    let current = std::fs::read_to_string(index_dir.join("CURRENT")).expect("CURRENT");
+    let file = index_dir.join(current.trim()).join("vectors.usearch");
+    let meta = usearch::Index::metadata(file.to_str().expect("utf8")).expect("metadata");
+    assert_eq!(meta.quantization, usearch::ScalarKind::F16);
+    // And back: each change is a rebuild, never a misread of the other format.
+    let engine = open(VectorPrecision::F32).await.expect("reopen f32");
+    assert_eq!(top(&engine).await, before);
+}
