@@ -222,6 +222,10 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
             let mut state = lock(shared);
             loop {
                 if let Some(batch) = state.take(batch_size) {
+                    // More left (a long request): wake another thread to take it in parallel.
+                    if state.pending.iter().any(|p| p.next < p.order.len()) {
+                        shared.work.notify_one();
+                    }
                     break batch;
                 }
                 if state.closed {
@@ -392,5 +396,38 @@ mod tests {
         assert!(err.to_string().contains("model failure"), "{err}");
         // The thread survives a failed batch.
         assert_eq!(e.embed(vec!["xy".into()]).await.expect("embed")[0].0, [2.0]);
+    }
+
+    /// A slow model that records how many instances run at once.
+    struct Slow {
+        running: Arc<std::sync::atomic::AtomicUsize>,
+        most: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl BatchModel for Slow {
+        fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.running.fetch_sub(1, SeqCst);
+            Ok(texts.iter().map(|_| Embedding(vec![1.0])).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn one_long_request_keeps_every_model_thread_busy() {
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let models = (0..3)
+            .map(|_| Slow {
+                running: Arc::clone(&running),
+                most: Arc::clone(&most),
+            })
+            .collect();
+        let e = QueuedEmbedder::start("test".into(), 1, models, 2, 4).expect("start");
+        let texts: Vec<String> = (0..12).map(|i| format!("text {i}")).collect();
+        assert_eq!(e.embed(texts).await.expect("embed").len(), 12);
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }
