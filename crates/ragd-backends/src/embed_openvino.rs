@@ -186,7 +186,7 @@ impl Model {
             _compiled: Mutex::new(compiled),
             _core: Mutex::new(core),
         });
-        let models = requests
+        let mut models: Vec<Self> = requests
             .into_iter()
             .map(|request| Self {
                 request,
@@ -195,6 +195,13 @@ impl Model {
                 wants_token_types,
             })
             .collect();
+        // Prepare the shapes of single questions now (a shape met for the first time costs
+        // ~10 ms), which also proves the model runs before ragd reports ready.
+        for model in &mut models {
+            for words in [10, 25, 40, 55] {
+                model.forward(&["word ".repeat(words).as_str()])?;
+            }
+        }
         Ok((models, precision))
     }
 

@@ -10,23 +10,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::helpers::{TestApp, error_body};
-use crate::oidc::{claims, jwk, openssl_key, token};
+use crate::oidc::{claims, jwk, openssl, openssl_key, token};
 
 const ISSUER: &str = "https://idp.example";
 const AUDIENCE: &str = "ragd-api";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it (`srv.pem`, `srv.key`).
 fn make_pki(dir: &Path) {

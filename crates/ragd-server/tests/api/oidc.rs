@@ -11,21 +11,23 @@ use serde_json::{Value, json};
 
 use crate::helpers::{SECRET, TestApp, error_body};
 
-pub(crate) fn openssl_key(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
-    let path = dir.join(name);
+/// Runs openssl in `dir`, failing the test with its message when it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
-        .arg("genpkey")
         .args(args)
-        .arg("-out")
-        .arg(&path)
+        .current_dir(dir)
         .output()
         .expect("openssl runs");
     assert!(
         out.status.success(),
-        "{}",
+        "openssl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::read(path).expect("key")
+}
+
+pub(crate) fn openssl_key(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
+    openssl(dir, &[&["genpkey"][..], args, &["-out", name]].concat());
+    std::fs::read(dir.join(name)).expect("key")
 }
 
 pub(crate) fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
