@@ -264,6 +264,7 @@ pub struct QueuedEmbedder {
     dimensions: usize,
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl QueuedEmbedder {
@@ -284,26 +285,35 @@ impl QueuedEmbedder {
             work: Condvar::new(),
         });
         let batch_size = batch_size.max(1);
-        for (n, model) in models.into_iter().enumerate() {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(format!("ragd-embedder-{n}"))
-                .spawn(move || worker(model, &shared, batch_size))
-                .map_err(Error::internal)?;
-        }
-        Ok(Self {
+        let mut embedder = Self {
             model_id,
             dimensions,
             shared,
             permits: Arc::new(Semaphore::new(queue_capacity.max(1))),
-        })
+            threads: Vec::new(),
+        };
+        for (n, model) in models.into_iter().enumerate() {
+            let shared = Arc::clone(&embedder.shared);
+            let thread = std::thread::Builder::new()
+                .name(format!("ragd-embedder-{n}"))
+                .spawn(move || worker(model, &shared, batch_size))
+                .map_err(Error::internal)?;
+            embedder.threads.push(thread);
+        }
+        Ok(embedder)
     }
 }
 
 impl Drop for QueuedEmbedder {
+    /// Stops the threads and waits until they have released their models: a model runtime
+    /// (OpenVINO's) must not be torn down by the process exit while a thread still frees its
+    /// objects — that race made `ragd` commands crash at exit now and then.
     fn drop(&mut self) {
         lock(&self.shared).closed = true;
         self.shared.work.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 
