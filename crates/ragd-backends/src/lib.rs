@@ -4,6 +4,7 @@
 //! and chunks, an in-process HNSW index beside it, all-MiniLM-L6-v2 on ONNX Runtime, and loaders
 //! for text, Markdown, HTML, PDF and DOCX.
 
+pub mod data_dir;
 pub mod embed_onnx;
 pub mod embed_openvino;
 pub mod embed_queue;
@@ -91,6 +92,9 @@ pub struct Engine {
     pub store: Arc<SqliteStore>,
     /// The vector index.
     pub index: Arc<EmbeddedIndex>,
+    /// The claim on the data directory, when this engine owns it ([`Engine::build`]); declared
+    /// last so it is released after the index.
+    lock: Option<data_dir::DataDirLock>,
 }
 
 /// The runtimes that can execute the embedding model.
@@ -223,8 +227,11 @@ impl Engine {
 
     /// Loads the model, then opens the stores.
     pub async fn build(config: &EngineConfig) -> Result<Self> {
+        let lock = data_dir::DataDirLock::acquire(&config.data_dir)?;
         let embedder = start_embedder(config)?;
-        Self::open(config, embedder).await
+        let mut engine = Self::open(config, embedder).await?;
+        engine.lock = Some(lock);
+        Ok(engine)
     }
 
     /// Opens the stores around an already running embedder (tests share one model this way).
@@ -270,6 +277,7 @@ impl Engine {
             service: Arc::new(service),
             store,
             index,
+            lock: None,
         })
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct App {
     listener: TcpListener,
     state: AppState,
     engine_config: EngineConfig,
+    /// This server owns the data directory until it has stopped and saved.
+    lock: ragd_backends::data_dir::DataDirLock,
 }
 
 /// Creates the bootstrap admin from RAGD_ADMIN_USERNAME/RAGD_ADMIN_PASSWORD unless that user
@@ -74,6 +76,7 @@ impl App {
         engine_config: EngineConfig,
         redoc: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
+        let lock = ragd_backends::data_dir::DataDirLock::acquire(&engine_config.data_dir)?;
         let store = Arc::new(
             ragd_backends::open_store(&engine_config)
                 .await
@@ -123,6 +126,7 @@ impl App {
             listener,
             state,
             engine_config,
+            lock,
         })
     }
 
@@ -140,6 +144,7 @@ impl App {
             listener,
             state,
             engine_config,
+            lock: _lock,
         } = self;
         let cancel = CancellationToken::new();
         let load_failed = CancellationToken::new();

@@ -239,3 +239,38 @@ async fn docs_pages_are_served_offline() {
     );
     assert!(text("/redoc/redoc.standalone.js").await.len() > 500_000);
 }
+
+#[tokio::test]
+async fn a_second_process_cannot_take_the_data_dir_of_a_running_server() {
+    let app = TestApp::spawn().await;
+    let docs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(docs.path().join("a.md"), "# A\n\nSome text.").expect("write");
+    let out = ragd(app.data.path())
+        .arg("ingest")
+        .arg(docs.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("in use by another ragd process")
+            && stderr.contains(&format!("pid {}", app.pid())),
+        "{stderr}"
+    );
+    // A second server is refused the same way; database-only commands still work.
+    let out = ragd(app.data.path())
+        .args(["serve", "--port", "0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    let out = ragd(app.data.path())
+        .args(["users", "list"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
