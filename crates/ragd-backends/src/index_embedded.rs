@@ -159,6 +159,11 @@ impl State {
 
     /// Adds entries, using `threads` threads when there are many.
     fn add(&mut self, entries: &[IndexEntry], threads: usize, dimensions: usize) -> Result<()> {
+        if entries.is_empty() {
+            // Nothing changes, and nothing needs saving (an open of an up-to-date index must
+            // not write a new generation).
+            return Ok(());
+        }
         if let Some(bad) = entries.iter().find(|e| e.vector.0.len() != dimensions) {
             return Err(Error::internal(format!(
                 "vector of length {} for key {}, index has {dimensions} dimensions",

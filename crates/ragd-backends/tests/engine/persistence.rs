@@ -141,3 +141,20 @@ async fn changing_the_vector_precision_rebuilds_the_index() {
     let engine = open(VectorPrecision::F32).await.expect("reopen f32");
     assert_eq!(top(&engine).await, before);
 }
+
+#[tokio::test]
+async fn opening_an_up_to_date_index_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let engine = engine(dir.path()).await;
+        seed(&engine, 4).await;
+        engine.index.flush().await.expect("flush");
+    }
+    let current = || std::fs::read_to_string(dir.path().join("index/CURRENT")).expect("CURRENT");
+    let before = current();
+    for _ in 0..2 {
+        let engine = engine(dir.path()).await;
+        assert!(engine.check().await.expect("check").ok);
+    }
+    assert_eq!(current(), before, "a new generation was written");
+}
