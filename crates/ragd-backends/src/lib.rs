@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod embed_onnx;
 pub mod embed_openvino;
 pub mod embed_queue;
+pub mod index_config;
 pub mod index_embedded;
 mod index_files;
 pub mod limiter_memory;
