@@ -186,16 +186,14 @@ impl Scheduler {
             }
             Err(err) => {
                 let msg = err.to_string();
-                self.pending.retain_mut(|p| {
-                    if slots.iter().any(|&(id, _)| id == p.id) {
-                        let (tx, _) = oneshot::channel();
-                        let reply = std::mem::replace(&mut p.reply, tx);
-                        let _ = reply.send(Err(Error::internal(msg.clone())));
-                        false
-                    } else {
-                        true
-                    }
-                });
+                let (failed, rest): (VecDeque<Pending>, VecDeque<Pending>) = self
+                    .pending
+                    .drain(..)
+                    .partition(|p| slots.iter().any(|&(id, _)| id == p.id));
+                self.pending = rest;
+                for p in failed {
+                    let _ = p.reply.send(Err(Error::internal(msg.clone())));
+                }
             }
         }
         let (complete, rest): (VecDeque<Pending>, VecDeque<Pending>) = self
