@@ -12,6 +12,17 @@ pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
 pub(crate) use crate::common::root;
 
+/// Runs a command that must succeed (its stderr is the failure message) and returns its output.
+pub(crate) fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A `ragd` command with the model from `make model`, a data dir and a bootstrap admin.
 pub(crate) fn ragd(data_dir: &Path) -> Command {
     let mut cmd = crate::common::ragd_command(data_dir);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_body, ragd};
+use crate::helpers::{TestApp, error_body, ragd, succeed};
 
 async fn create_key(app: &TestApp, token: &str, body: Value) -> Value {
     let r = app.post_json(token, "/keys", &body).await;
@@ -144,15 +144,8 @@ async fn keys_are_scoped_revocable_and_expire() {
 #[tokio::test]
 async fn the_cli_creates_lists_and_revokes_keys() {
     let app = TestApp::spawn().await;
-    let out = ragd(app.data.path())
-        .args(["keys", "create", "--name", "ci", "--scope", "query"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        succeed(ragd(app.data.path()).args(["keys", "create", "--name", "ci", "--scope", "query"]));
     let secret = String::from_utf8(out.stdout)
         .expect("utf-8")
         .trim()

@@ -4,7 +4,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, PASSWORD, TestApp, error_body, ragd, root};
+use crate::helpers::{ADMIN, PASSWORD, TestApp, error_body, ragd, root, succeed};
 
 #[test]
 fn refuses_to_start_without_a_proper_jwt_secret() {
@@ -264,13 +264,5 @@ async fn a_second_process_cannot_take_the_data_dir_of_a_running_server() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
-    let out = ragd(app.data.path())
-        .args(["users", "list"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(ragd(app.data.path()).args(["users", "list"]));
 }
