@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p ragd-backends --bench engine -- embed PASSAGES.jsonl [LIMIT]
+//! cargo bench -p ragd-backends --bench engine -- queries QUESTIONS.txt
 //! cargo bench -p ragd-backends --bench engine -- vectors PASSAGES.jsonl OUT.f32
 //! cargo bench -p ragd-backends --bench engine -- search VECTORS.f32 QUERIES.jsonl SIZE[,SIZE…]
 //! ```
@@ -75,6 +76,45 @@ async fn embed(args: &[String]) {
         "{}",
         json!({"engine": engine_label(), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs})
     );
+}
+
+/// Cost of embedding questions one at a time and in batches of several (what concurrent
+/// `/query` requests give the model threads): milliseconds per question for each batch size.
+async fn queries(args: &[String]) {
+    let questions: Vec<String> = std::fs::read_to_string(&args[0])
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let e = embedder();
+    e.embed(questions.clone()).await.unwrap(); // warm-up: every shape
+    if std::env::var("SAME").is_ok() {
+        let q = vec![questions[0].clone()];
+        let started = Instant::now();
+        let mut done = 0usize;
+        while started.elapsed().as_secs_f64() < 3.0 {
+            e.embed(q.clone()).await.unwrap();
+            done += 1;
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0 / done as f64;
+        println!("same {ms}");
+    }
+    for batch in [1usize, 2, 4, 8, 16] {
+        let started = Instant::now();
+        let mut done = 0usize;
+        while started.elapsed().as_secs_f64() < 3.0 {
+            for group in questions.chunks(batch) {
+                e.embed(group.to_vec()).await.unwrap();
+                done += group.len();
+            }
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0 / done as f64;
+        println!(
+            "{}",
+            json!({"bench": "query_embedding", "engine": engine_label(), "batch": batch, "ms_per_query": ms})
+        );
+    }
 }
 
 async fn vectors(args: &[String]) {
@@ -346,6 +386,7 @@ fn main() {
         .unwrap();
     match args.first().map(String::as_str) {
         Some("embed") => rt.block_on(embed(&args[1..])),
+        Some("queries") => rt.block_on(queries(&args[1..])),
         Some("vectors") => rt.block_on(vectors(&args[1..])),
         Some("search") => rt.block_on(search(&args[1..])),
         Some("calibrate") => rt.block_on(calibrate()),

@@ -19,6 +19,13 @@ use crate::tokenizer::ModelTokenizer;
 
 /// Requests of at most this many texts are served first (queries, not bulk ingestion).
 const SHORT_REQUEST: usize = 4;
+/// While a model thread runs a batch of questions, another starts only once this many texts
+/// wait; fewer wait for the running batch to end and go in the next one together. A forward
+/// pass over several questions costs far less per question than one each (measured on
+/// OpenVINO bf16, one thread: 2.2 ms for one, 1.5 ms each for two, 1.1 ms each for eight), so
+/// under load questions ride together instead of each thread taking one; a lone question never
+/// waits (no batch runs), nor does one behind bulk ingestion.
+const PARALLEL_MIN: usize = 2;
 
 /// A model that turns a batch of texts into unit vectors on the calling thread.
 pub trait BatchModel: Send + 'static {
@@ -137,6 +144,9 @@ struct Scheduler {
     pending: VecDeque<Pending>,
     next_id: u64,
     closed: bool,
+    /// Batches being run by model threads, and how many of them carry bulk texts.
+    running: usize,
+    running_bulk: usize,
 }
 
 struct Shared {
@@ -148,14 +158,32 @@ struct Shared {
 struct Batch {
     slots: Vec<(u64, usize)>,
     texts: Vec<Arc<Vec<String>>>,
+    /// Whether it carries texts of a long (bulk) request.
+    bulk: bool,
 }
 
 impl Scheduler {
-    /// Takes up to `batch_size` texts, front requests first.
+    /// Whether an idle model thread should take a batch now (see [`PARALLEL_MIN`]).
+    fn may_start(&self) -> bool {
+        if self.running == 0 || self.running_bulk > 0 {
+            return true;
+        }
+        let mut waiting = 0;
+        for p in &self.pending {
+            if p.texts.len() > SHORT_REQUEST && p.next < p.order.len() {
+                return true;
+            }
+            waiting += p.order.len() - p.next;
+        }
+        waiting >= PARALLEL_MIN
+    }
+
+    /// Takes up to `batch_size` texts, front requests first, and counts the batch as running.
     fn take(&mut self, batch_size: usize) -> Option<Batch> {
         let mut batch = Batch {
             slots: Vec::new(),
             texts: Vec::new(),
+            bulk: false,
         };
         for p in &mut self.pending {
             let n = (p.order.len() - p.next).min(batch_size - batch.slots.len());
@@ -163,17 +191,26 @@ impl Scheduler {
                 batch.slots.push((p.id, i));
                 batch.texts.push(Arc::clone(&p.texts));
             }
+            batch.bulk |= n > 0 && p.texts.len() > SHORT_REQUEST;
             p.next += n;
             p.in_flight += n;
             if batch.slots.len() == batch_size {
                 break;
             }
         }
-        (!batch.slots.is_empty()).then_some(batch)
+        if batch.slots.is_empty() {
+            return None;
+        }
+        self.running += 1;
+        self.running_bulk += usize::from(batch.bulk);
+        Some(batch)
     }
 
     /// Stores a batch's outcome and answers every request that is complete or failed.
-    fn finish(&mut self, slots: &[(u64, usize)], outcome: Result<Vec<Embedding>>) {
+    fn finish(&mut self, batch: &Batch, outcome: Result<Vec<Embedding>>) {
+        self.running -= 1;
+        self.running_bulk -= usize::from(batch.bulk);
+        let slots = &batch.slots;
         match outcome {
             Ok(vectors) => {
                 for (&(id, i), v) in slots.iter().zip(vectors) {
@@ -219,7 +256,7 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
         let batch = {
             let mut state = lock(shared);
             loop {
-                if let Some(batch) = state.take(batch_size) {
+                if let Some(batch) = state.may_start().then(|| state.take(batch_size)).flatten() {
                     // More left (a long request): wake another thread to take it in parallel.
                     if state.pending.iter().any(|p| p.next < p.order.len()) {
                         shared.work.notify_one();
@@ -251,7 +288,7 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
             Err(err) => Err(err),
         };
         drop(texts);
-        lock(shared).finish(&batch.slots, outcome);
+        lock(shared).finish(&batch, outcome);
     }
 }
 
