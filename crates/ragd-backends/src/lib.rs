@@ -15,6 +15,7 @@ pub mod limiter_memory;
 pub mod loaders;
 pub mod model;
 pub mod store_accounts;
+mod store_collections;
 mod store_keys;
 pub mod store_sqlite;
 mod store_write;

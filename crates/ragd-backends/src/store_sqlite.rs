@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,10 +21,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
+use crate::store_collections::CollectionCache;
+
 /// Documents, chunks and embeddings in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// Collection ids in memory (exact: see [`crate::store_collections`]).
+    collections: Arc<CollectionCache>,
 }
 
 pub(crate) fn db_err(err: sqlx::Error) -> Error {
@@ -129,7 +134,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(Error::internal)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            collections: Arc::default(),
+        })
     }
 
     /// `(key, collection)` of every chunk, in key order: what the vector index must hold.
@@ -247,7 +255,10 @@ impl DocumentStore for SqliteStore {
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        CollectionId::try_from(id).map_err(Error::internal)
+        let id = CollectionId::try_from(id).map_err(Error::internal)?;
+        self.collections
+            .created(scope.tenant.as_str(), scope.collection.as_str(), id);
+        Ok(id)
     }
 
     async fn collection_ids(
@@ -255,19 +266,21 @@ impl DocumentStore for SqliteStore {
         tenant: &str,
         collection: Option<&str>,
     ) -> Result<Vec<CollectionId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id \
-             WHERE t.name = ? AND (? IS NULL OR c.name = ?)",
+        let ticket = match self.collections.ids(tenant, collection) {
+            Ok(ids) => return Ok(ids),
+            Err(ticket) => ticket,
+        };
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT t.name, c.name, c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id",
         )
-        .bind(tenant)
-        .bind(collection)
-        .bind(collection)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        ids.into_iter()
-            .map(|i| CollectionId::try_from(i).map_err(Error::internal))
-            .collect()
+        let rows = rows
+            .into_iter()
+            .map(|(t, c, id)| Ok((t, c, CollectionId::try_from(id).map_err(Error::internal)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.collections.store(ticket, rows, tenant, collection))
     }
 
     async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {

@@ -1,8 +1,9 @@
 //! Authentication: argon2id password hashes, login tokens (JWT with `exp`, `iat`, `sub`, `iss`,
 //! `aud`, pinned algorithm) and the [`Principal`] extractor that protected handlers take.
 //!
-//! A token names its user; on every request the user is looked up, so disabling a user or
-//! changing their password (which bumps `token_epoch`) ends their tokens at once.
+//! A token names its user, who is looked up to check it: disabling a user or changing their
+//! password (which bumps `token_epoch`) ends their tokens — at once when done through this
+//! server, within `RAGD_AUTH_CACHE_SECS` when done by another process ([`crate::user_cache`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::serve_config::JwtConfig;
+use crate::user_cache::UserCache;
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
@@ -82,6 +84,8 @@ struct Claims {
 /// Issues and checks tokens; looks users up.
 pub(crate) struct Authenticator {
     users: Arc<dyn UserStore>,
+    /// Users recently read from `users`.
+    recent: UserCache,
     keys: Arc<dyn ApiKeyStore>,
     config: JwtConfig,
     encoding: EncodingKey,
@@ -118,6 +122,7 @@ impl Authenticator {
         let dummy = SecretString::from("not a real password, only timing cover");
         Ok(Self {
             users,
+            recent: UserCache::new(config.user_cache_ttl),
             keys,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -143,6 +148,9 @@ impl Authenticator {
             tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &phc))
                 .await
                 .map_err(ApiError::internal)?;
+        if let Some(user) = &user {
+            self.recent.put(user);
+        }
         match user {
             Some(user) if matches && !user.disabled => self.issue(&user),
             Some(_) | None => Err(ApiError::unauthorized("invalid username or password")),
@@ -188,13 +196,22 @@ impl Authenticator {
                 ApiError::unauthorized(why)
             })?;
         let claims = data.claims;
-        let user = self.users.user(&claims.sub).await?;
+        let accepts = |u: &User| {
+            !u.disabled && u.token_epoch == claims.ver && u.tenant.as_str() == claims.tid
+        };
+        // A cached user only ever accepts: one that would refuse is read again.
+        let user = match self.recent.get(&claims.sub).filter(accepts) {
+            Some(user) => Some(user),
+            None => {
+                let user = self.users.user(&claims.sub).await?;
+                if let Some(user) = &user {
+                    self.recent.put(user);
+                }
+                user
+            }
+        };
         match user {
-            Some(u)
-                if !u.disabled
-                    && u.token_epoch == claims.ver
-                    && u.tenant.as_str() == claims.tid =>
-            {
+            Some(u) if accepts(&u) => {
                 tracing::Span::current().record("user", claims.sub.as_str());
                 let platform = u.tenant.as_str() == self.config.platform_tenant;
                 Ok(Principal {

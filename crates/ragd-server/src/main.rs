@@ -18,6 +18,7 @@ mod routes;
 mod serve_config;
 mod state;
 mod telemetry;
+mod user_cache;
 
 use clap::Parser;
 
