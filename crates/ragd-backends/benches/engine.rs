@@ -89,17 +89,6 @@ async fn queries(args: &[String]) {
         .collect();
     let e = embedder();
     e.embed(questions.clone()).await.unwrap(); // warm-up: every shape
-    if std::env::var("SAME").is_ok() {
-        let q = vec![questions[0].clone()];
-        let started = Instant::now();
-        let mut done = 0usize;
-        while started.elapsed().as_secs_f64() < 3.0 {
-            e.embed(q.clone()).await.unwrap();
-            done += 1;
-        }
-        let ms = started.elapsed().as_secs_f64() * 1000.0 / done as f64;
-        println!("same {ms}");
-    }
     for batch in [1usize, 2, 4, 8, 16] {
         let started = Instant::now();
         let mut done = 0usize;

@@ -461,6 +461,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lone_question_waits_for_a_running_batch_of_questions_but_two_do_not() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let models = (0..2)
+            .map(|_| Slow {
+                running: Arc::clone(&running),
+                most: Arc::clone(&most),
+            })
+            .collect();
+        let e = Arc::new(QueuedEmbedder::start("test".into(), 1, models, 8, 16).expect("start"));
+        let ask = |text: &str| {
+            let (e, text) = (Arc::clone(&e), text.to_owned());
+            tokio::spawn(async move { e.embed(vec![text]).await })
+        };
+        let started = || async {
+            while running.load(SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        let first = ask("one");
+        started().await;
+        // One question behind a running batch of questions: it goes in the next batch.
+        let second = ask("two");
+        first.await.expect("join").expect("embed");
+        second.await.expect("join").expect("embed");
+        assert_eq!(most.load(SeqCst), 1, "the second thread stayed idle");
+        let first = ask("three");
+        started().await;
+        // Two waiting: the idle thread takes them at once.
+        let (a, b) = (ask("four"), ask("five"));
+        for task in [first, a, b] {
+            task.await.expect("join").expect("embed");
+        }
+        assert_eq!(
+            most.load(SeqCst),
+            2,
+            "the second thread ran beside the first"
+        );
+    }
+
+    #[tokio::test]
     async fn one_long_request_keeps_every_model_thread_busy() {
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));

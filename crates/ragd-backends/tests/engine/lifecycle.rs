@@ -149,6 +149,27 @@ async fn retrieval_stays_inside_the_tenant_and_collection() {
         .await
         .expect("none");
     assert!(nobody.is_empty());
+
+    // The store keeps collection ids in memory once searched: collections created afterwards
+    // (a new tenant's first, another of a known tenant) are searched at once.
+    ingest(&engine, &scope("initech", "docs"), "d.txt", text.as_bytes())
+        .await
+        .expect("initech");
+    ingest(&engine, &scope("acme", "faq"), "e.txt", text.as_bytes())
+        .await
+        .expect("faq");
+    let initech = engine
+        .service
+        .retrieve(&retrieve("initech", None, q, 10, 0.0))
+        .await
+        .expect("initech");
+    assert_eq!(initech.len(), 1, "the new tenant's new collection");
+    let acme = engine
+        .service
+        .retrieve(&retrieve("acme", None, q, 10, 0.0))
+        .await
+        .expect("acme");
+    assert_eq!(acme.len(), 3, "acme's three collections");
 }
 
 #[tokio::test]
