@@ -24,6 +24,8 @@ all-MiniLM-L6-v2/onnx/model_int8.onnx        8199be6f699a395f99f89df973f9dc5285f
 onnxruntime/libonnxruntime.so.1.32.0         6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
 all-MiniLM-L6-v2/onnx/model_fp32.onnx        6b1952614e982879cbfe037acbc15fd57eb10ff6cc1b8f210fcd0bf7a83c2d90
 all-MiniLM-L6-v2/onnx/model_fused_fp32.onnx  9076850b308c4c8b84054235df31790557679b1b33952bf67f56cfa7714facee
+all-MiniLM-L6-v2/openvino/model_f16.xml      d8c001f572cb989c660acd2aeba7065e9b751e989f3876a03434c3d40d71de3e
+all-MiniLM-L6-v2/openvino/model_f16.bin      5f3634385cb92a91538b1db3b5ff4c95da7c10c404e6204610b2a539392282bd
 openvino/libopenvino.so.2641                 9b9a80ac1f18e07b13ed54459d9a865bcfe9dc170dbf8fe740c2974b85ecedc1
 openvino/libopenvino_c.so.2641               d2d0836d422b21fc5da2739af0d6035df3fc6dd5e4756402eb848974edecf8a5
 openvino/libopenvino_intel_cpu_plugin.so     6599e3dd300d047b5ed72f8e48101c5f312c25321f35f57f803641ff8372900b
@@ -89,6 +91,33 @@ if ! verify openvino/ 2>/dev/null; then
   ln -sf libopenvino_c.so.2641 "$ov_dir/libopenvino_c.so"
 fi
 
+# OpenVINO's own format of the fp32 graph with fp16 weights, which the openvino engine runs when
+# the model computes in bf16: 86 MiB less resident memory than the ONNX graph (OpenVINO keeps
+# the graph it compiled from), the same vectors. Written by OpenVINO's converter from the same
+# wheel, byte-identical on every machine.
+ir_part() {
+  verify all-MiniLM-L6-v2/openvino/ 2>/dev/null && return 0
+  verify all-MiniLM-L6-v2/onnx/model_fp32.onnx 2>/dev/null || return 0 # after the model part
+  echo "model: converting the graph to OpenVINO IR with fp16 weights ..."
+  ls "$tmp"/openvino-$ov_version-*.whl >/dev/null 2>&1 || fetch "openvino==$ov_version"
+  python3 -m venv "$tmp/ov-venv"
+  if ! "$tmp/ov-venv/bin/pip" install --quiet --only-binary=:all: numpy==2.4.6 \
+      "$tmp"/openvino-$ov_version-*.whl >"$tmp/pip.log" 2>&1; then
+    cat "$tmp/pip.log" >&2
+    echo "error: could not install OpenVINO's converter (openvino==$ov_version, numpy) from PyPI" >&2
+    exit 1
+  fi
+  mkdir -p "$model_dir/openvino"
+  "$tmp/ov-venv/bin/python" - "$model_dir" <<'PY'
+import sys
+import openvino as ov
+model_dir = sys.argv[1]
+model = ov.Core().read_model(f"{model_dir}/onnx/model_fp32.onnx")
+ov.save_model(model, f"{model_dir}/openvino/model_f16.xml", compress_to_fp16=True)
+PY
+}
+ir_part
+
 if verify all-MiniLM-L6-v2/ 2>/dev/null && verify onnxruntime/ 2>/dev/null; then
   verify || { echo "error: files under $models_dir do not match the pinned sha256 sums" >&2; exit 1; }
   echo "model: $model_dir and its runtimes ready and verified"
@@ -119,6 +148,7 @@ if ! "$tmp/venv/bin/pip" install --quiet --only-binary=:all: $convert_deps >"$tm
   exit 1
 fi
 "$tmp/venv/bin/python" "$(dirname "$0")/build_onnx_variants.py" "$model_dir" >/dev/null
+ir_part
 
 if ! verify; then
   echo "error: downloaded files do not match the pinned sha256 sums (see above); refusing to use them" >&2

@@ -143,12 +143,20 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             .clone()
             .unwrap_or_else(|| config.embed_engine.default_graph().into()),
     );
+    // Without an explicit graph, the openvino engine runs the fp16-weight IR (`make model`)
+    // when it computes in bf16, if the model folder has it.
+    let bf16_graph = config
+        .onnx_file
+        .is_none()
+        .then(|| model.dir.join(embed_openvino::BF16_GRAPH))
+        .filter(|p| p.exists());
     let tokenizer = model.dir.join("tokenizer.json");
     let embedder = match config.embed_engine {
         EmbedEngine::OpenVino => OpenVinoEmbedder::start(OpenVinoEmbedderConfig {
             model_id: model.id.clone(),
             tokenizer,
             model: graph,
+            bf16_model: bf16_graph,
             library: config
                 .openvino_library
                 .clone()

@@ -54,8 +54,9 @@ pub(crate) struct EngineArgs {
         default_value = "auto"
     )]
     pub(crate) embed_precision: Precision,
-    /// Model graph, relative to the model folder (default: onnx/model_fp32.onnx for openvino,
-    /// onnx/model_fused_fp32.onnx for onnxruntime).
+    /// Model graph, relative to the model folder (default for openvino: openvino/model_f16.xml
+    /// when it computes in bf16 and the folder has it, else onnx/model_fp32.onnx; for
+    /// onnxruntime: onnx/model_fused_fp32.onnx).
     #[arg(long, global = true, env = "RAGD_EMBEDDINGS_ONNX")]
     pub(crate) embeddings_onnx: Option<PathBuf>,
     /// libonnxruntime.so (default: MODELS_DIR/onnxruntime/libonnxruntime.so).
