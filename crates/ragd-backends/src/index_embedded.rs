@@ -418,12 +418,19 @@ mod tests {
 
     #[tokio::test]
     async fn graph_search_filters_inside_the_walk_and_finds_the_nearest() {
+        for precision in [VectorPrecision::F16, VectorPrecision::F32] {
+            graph_search(precision).await;
+        }
+    }
+
+    async fn graph_search(precision: VectorPrecision) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("ragd.db"))
             .await
             .expect("store");
         let mut config = EmbeddedIndexConfig::new(dir.path().join("index"), 32);
         config.exact_below = 0; // always walk the graph
+        config.precision = precision;
         let index = EmbeddedIndex::open(config, &store).await.expect("index");
         let added = (1..=3000u64)
             .map(|k| IndexEntry {
@@ -448,7 +455,12 @@ mod tests {
                 hits[0].0, probe,
                 "the vector itself is its nearest neighbour"
             );
-            assert!((hits[0].1 - 1.0).abs() < 1e-4);
+            // f16 storage rounds each component to 11 significant bits.
+            let tolerance = match precision {
+                VectorPrecision::F32 => 1e-4,
+                VectorPrecision::F16 => 1e-3,
+            };
+            assert!((hits[0].1 - 1.0).abs() < tolerance, "{}", hits[0].1);
             assert!(
                 hits.iter().all(|(k, _)| (k % 3) as u32 == coll),
                 "only the asked collection"

@@ -126,13 +126,14 @@ pub(crate) struct EngineArgs {
     /// HNSW search breadth (higher: better recall, slower).
     #[arg(long, global = true, env = "RAGD_ANN_EF_SEARCH", default_value_t = 96)]
     pub(crate) ann_ef_search: usize,
-    /// How the vector index stores vectors: f32 (best recall) or f16 (half the memory, slightly
-    /// lower recall). Changing it rebuilds the index from the database at the next start.
+    /// How the vector index stores vectors: f16 (half the memory, faster searches, the same
+    /// recall@10 as measured) or f32 (faster exact scans of small collections). Changing it
+    /// rebuilds the index from the database at the next start.
     #[arg(
         long,
         global = true,
         env = "RAGD_INDEX_PRECISION",
-        default_value = "f32"
+        default_value = "f16"
     )]
     pub(crate) index_precision: ragd_backends::index_embedded::VectorPrecision,
     /// Largest document accepted, in bytes.
