@@ -236,7 +236,7 @@ impl DocumentStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query(
+        let created = sqlx::query(
             "INSERT INTO collections (tenant_id, name, created_at) \
              SELECT id, ?, ? FROM tenants WHERE name = ? ON CONFLICT (tenant_id, name) DO NOTHING",
         )
@@ -245,7 +245,9 @@ impl DocumentStore for SqliteStore {
         .bind(scope.tenant.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .rows_affected()
+            > 0;
         let id: i64 = sqlx::query_scalar(
             "SELECT c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id WHERE t.name = ? AND c.name = ?",
         )
@@ -256,8 +258,10 @@ impl DocumentStore for SqliteStore {
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         let id = CollectionId::try_from(id).map_err(Error::internal)?;
-        self.collections
-            .created(scope.tenant.as_str(), scope.collection.as_str(), id);
+        if created {
+            self.collections
+                .created(scope.tenant.as_str(), scope.collection.as_str(), id);
+        }
         Ok(id)
     }
 

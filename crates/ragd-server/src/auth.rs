@@ -2,8 +2,8 @@
 //! `aud`, pinned algorithm) and the [`Principal`] extractor that protected handlers take.
 //!
 //! A token names its user, who is looked up to check it: disabling a user or changing their
-//! password (which bumps `token_epoch`) ends their tokens — at once when done through this
-//! server, within `RAGD_AUTH_CACHE_SECS` when done by another process ([`crate::user_cache`]).
+//! password (`ragd users`, which bumps `token_epoch`) ends their tokens within
+//! `RAGD_AUTH_CACHE_SECS`, how long a looked-up user is reused ([`crate::user_cache`]).
 
 use std::sync::Arc;
 use std::time::Duration;
