@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::recent::Recent;
 
 /// Every key starts with this.
 pub(crate) const KEY_PREFIX: &str = "ragd_";
@@ -63,9 +64,18 @@ pub(crate) fn issue(
     IssuedKey { secret, key }
 }
 
-/// Resolves a presented key to a principal: unknown, revoked and expired keys are all 401.
+/// Whether `key` accepts the presented secret now (its hash, not revoked, not expired).
+fn accepts(key: &ApiKey, presented_hash: &str) -> bool {
+    constant_time_eq(presented_hash.as_bytes(), key.secret_hash.as_bytes())
+        && key.revoked_at.is_none()
+        && key.expires_at.is_none_or(|at| at > Utc::now())
+}
+
+/// Resolves a presented key to a principal: unknown, revoked and expired keys are all 401. A
+/// recently read key is reused only when it accepts (see [`crate::recent`]).
 pub(crate) async fn principal(
     keys: &Arc<dyn ApiKeyStore>,
+    recent: &Recent<ApiKey>,
     presented: &str,
 ) -> ApiResult<Principal> {
     let invalid = || ApiError::unauthorized("invalid API key");
@@ -74,8 +84,16 @@ pub(crate) async fn principal(
         .and_then(|rest| rest.split_once('_'))
         .map(|(prefix, _)| prefix)
         .ok_or_else(invalid)?;
-    let key = keys.key_by_prefix(prefix).await?.ok_or_else(invalid)?;
-    if !constant_time_eq(sha256_hex(presented).as_bytes(), key.secret_hash.as_bytes()) {
+    let presented_hash = sha256_hex(presented);
+    let key = match recent.get(prefix).filter(|k| accepts(k, &presented_hash)) {
+        Some(key) => key,
+        None => {
+            let key = keys.key_by_prefix(prefix).await?.ok_or_else(invalid)?;
+            recent.put(prefix, &key);
+            key
+        }
+    };
+    if !constant_time_eq(presented_hash.as_bytes(), key.secret_hash.as_bytes()) {
         return Err(invalid());
     }
     if key.revoked_at.is_some() {

@@ -3,7 +3,7 @@
 //!
 //! A token names its user, who is looked up to check it: disabling a user or changing their
 //! password (`ragd users`, which bumps `token_epoch`) ends their tokens within
-//! `RAGD_AUTH_CACHE_SECS`, how long a looked-up user is reused ([`crate::user_cache`]).
+//! `RAGD_AUTH_CACHE_SECS`, how long a looked-up user is reused ([`crate::recent`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +17,14 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use ragd_core::accounts::{AccessScope, ApiKeyStore, Role, User, UserStore};
+use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore, Role, User, UserStore};
 use ragd_core::types::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::recent::Recent;
 use crate::serve_config::JwtConfig;
-use crate::user_cache::UserCache;
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
@@ -84,8 +84,10 @@ struct Claims {
 /// Issues and checks tokens; looks users up.
 pub(crate) struct Authenticator {
     users: Arc<dyn UserStore>,
-    /// Users recently read from `users`.
-    recent: UserCache,
+    /// Users recently read from `users`, by name.
+    recent_users: Recent<User>,
+    /// API keys recently read from `keys`, by prefix.
+    recent_keys: Recent<ApiKey>,
     keys: Arc<dyn ApiKeyStore>,
     config: JwtConfig,
     encoding: EncodingKey,
@@ -122,7 +124,8 @@ impl Authenticator {
         let dummy = SecretString::from("not a real password, only timing cover");
         Ok(Self {
             users,
-            recent: UserCache::new(config.user_cache_ttl),
+            recent_users: Recent::new(config.auth_cache_ttl),
+            recent_keys: Recent::new(config.auth_cache_ttl),
             keys,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -130,6 +133,11 @@ impl Authenticator {
             dummy_hash: hash_password(&dummy)?,
             config,
         })
+    }
+
+    /// Forgets the API keys read so far: a key revoked through this server stops at once.
+    pub(crate) fn forget_keys(&self) {
+        self.recent_keys.clear();
     }
 
     /// Token lifetime.
@@ -149,7 +157,7 @@ impl Authenticator {
                 .await
                 .map_err(ApiError::internal)?;
         if let Some(user) = &user {
-            self.recent.put(user);
+            self.recent_users.put(user.username.as_str(), user);
         }
         match user {
             Some(user) if matches && !user.disabled => self.issue(&user),
@@ -176,7 +184,7 @@ impl Authenticator {
     /// Resolves a bearer token (a JWT or an API key) to a principal.
     pub(crate) async fn principal(&self, token: &str) -> ApiResult<Principal> {
         if token.starts_with(crate::api_keys::KEY_PREFIX) {
-            return crate::api_keys::principal(&self.keys, token).await;
+            return crate::api_keys::principal(&self.keys, &self.recent_keys, token).await;
         }
         if let Some(external) = &self.config.external {
             let alg = jsonwebtoken::decode_header(token)
@@ -200,12 +208,12 @@ impl Authenticator {
             !u.disabled && u.token_epoch == claims.ver && u.tenant.as_str() == claims.tid
         };
         // A cached user only ever accepts: one that would refuse is read again.
-        let user = match self.recent.get(&claims.sub).filter(accepts) {
+        let user = match self.recent_users.get(&claims.sub).filter(accepts) {
             Some(user) => Some(user),
             None => {
                 let user = self.users.user(&claims.sub).await?;
                 if let Some(user) = &user {
-                    self.recent.put(user);
+                    self.recent_users.put(&claims.sub, user);
                 }
                 user
             }

@@ -14,11 +14,11 @@ mod jobs;
 mod jwks;
 mod outbound;
 mod rate_limit;
+mod recent;
 mod routes;
 mod serve_config;
 mod state;
 mod telemetry;
-mod user_cache;
 
 use clap::Parser;
 

@@ -69,9 +69,9 @@ pub(crate) struct ServeArgs {
     /// Required `aud` of external tokens.
     #[arg(long, env = "JWT_JWKS_AUDIENCE")]
     pub(crate) jwt_jwks_audience: Option<String>,
-    /// Seconds a looked-up user is reused to accept their tokens (0: read the database on every
-    /// request). A password change or disable made by another process (`ragd users`) ends
-    /// older tokens within this time.
+    /// Seconds a looked-up user or API key is reused to accept their tokens (0: read the
+    /// database on every request). A password change, disable or key revocation made by another
+    /// process (`ragd users`, `ragd keys`) takes effect within this time.
     #[arg(long, env = "RAGD_AUTH_CACHE_SECS", default_value_t = 1)]
     pub(crate) auth_cache_secs: u64,
     /// Admins of this tenant are platform admins: they manage tenants and every tenant's users.
@@ -169,8 +169,8 @@ pub(crate) struct JwtConfig {
     pub(crate) external: Option<std::sync::Arc<crate::jwks::Jwks>>,
     /// Admins of this tenant manage all tenants.
     pub(crate) platform_tenant: String,
-    /// How long a looked-up user is reused (see [`crate::user_cache`]).
-    pub(crate) user_cache_ttl: Duration,
+    /// How long a looked-up user or API key is reused (see [`crate::recent`]).
+    pub(crate) auth_cache_ttl: Duration,
 }
 
 /// Request size limits.
@@ -366,7 +366,7 @@ impl ServeArgs {
                     .context("RAGD_PLATFORM_TENANT")?
                     .as_str()
                     .to_owned(),
-                user_cache_ttl: Duration::from_secs(self.auth_cache_secs),
+                auth_cache_ttl: Duration::from_secs(self.auth_cache_secs),
             },
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
@@ -400,7 +400,7 @@ impl ServerConfig {
                 audience: "ragd".into(),
                 external: None,
                 platform_tenant: "default".into(),
-                user_cache_ttl: Duration::from_secs(1),
+                auth_cache_ttl: Duration::from_secs(1),
             },
             allowed_origins: vec!["http://localhost:3000".into()],
             server_timing: false,

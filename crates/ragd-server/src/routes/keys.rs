@@ -112,5 +112,6 @@ pub(crate) async fn revoke(
 ) -> ApiResult<StatusCode> {
     principal.require(AccessScope::Admin)?;
     state.store.revoke_key(&principal.tenant, &id).await?;
+    state.auth.forget_keys();
     Ok(StatusCode::NO_CONTENT)
 }
