@@ -7,6 +7,8 @@
 #   RAGD=path          the binary (default: $CARGO_TARGET_DIR or target, release)
 #   EXTRA="K=V ..."    extra environment for the server (e.g. RAGD_EMBED_STREAMS=1)
 #   PERF=1             also `perf record -g` the server for 10 s into /tmp/perf.data
+#   PERF_CG="--call-graph dwarf,8192"  call stacks through libraries without frame pointers
+#                      (what showed OpenVINO's stream threads making most malloc/free calls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ragd=${RAGD:-${CARGO_TARGET_DIR:-target}/release/ragd}
@@ -32,7 +34,7 @@ load() { BENCH_TOKEN=$token BENCH_QUESTIONS=bench/api/questions.txt wrk -t1 -c"$
 load -d5s >/dev/null
 perf_pid=
 if [ -n "${PERF:-}" ]; then
-  perf record -F 999 -g -p $pid -o /tmp/perf.data -- sleep 10 >/dev/null 2>&1 &
+  perf record -F 499 ${PERF_CG:--g} -p $pid -o /tmp/perf.data -- sleep 10 >/dev/null 2>&1 &
   perf_pid=$!
 fi
 load -d10s --latency | grep -E "Requests/sec| 50%| 99%"
