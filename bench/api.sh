@@ -32,6 +32,8 @@
 # busy machine, ~7 min for ragd); later runs reuse all of it and take ~5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ragd runs with its defaults and the settings given here, never a developer's .env.
+export RAGD_ENV_FILE=
 root=$PWD
 out=$root/bench/out
 work=$out/api

@@ -6,6 +6,8 @@
 # Usage: bench/overhead.sh [N]   (appends to bench/out/results.jsonl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ragd runs with its defaults and the settings given here, never a developer's .env.
+export RAGD_ENV_FILE=
 n=${1:-2000}
 ragd=${RAGD_BIN:-${CARGO_TARGET_DIR:-target}/release/ragd}
 [ -x "$ragd" ] || cargo build -q --release --bin ragd

@@ -11,6 +11,8 @@
 #                      (what showed OpenVINO's stream threads making most malloc/free calls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ragd runs with its defaults and the settings given here, never a developer's .env.
+export RAGD_ENV_FILE=
 ragd=${RAGD:-${CARGO_TARGET_DIR:-target}/release/ragd}
 data=bench/out/api/ragd-data-10000
 [ -d "$data" ] || { echo "no $data: run bench/api.sh once first" >&2; exit 1; }

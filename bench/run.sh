@@ -7,6 +7,8 @@
 # BENCH_QUICK=1 shrinks every size (for trying the script, not for figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ragd runs with its defaults and the settings given here, never a developer's .env.
+export RAGD_ENV_FILE=
 out=$PWD/bench/out
 mkdir -p "$out"
 results=$out/results.jsonl

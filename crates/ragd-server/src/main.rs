@@ -23,12 +23,17 @@ mod telemetry;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // `.env` in the working directory, as the chapter's settings read it; real environment
-    // variables win over it.
-    if let Err(err) = dotenvy::dotenv()
-        && !err.not_found()
+    // `.env` in the working directory, as the chapter's settings read it (RAGD_ENV_FILE names
+    // another file, or none when empty); real environment variables win over it.
+    let (env_file, explicit) = match std::env::var("RAGD_ENV_FILE") {
+        Ok(path) => (path, true),
+        Err(_) => (".env".to_owned(), false),
+    };
+    if !env_file.is_empty()
+        && let Err(err) = dotenvy::from_filename(&env_file)
+        && (explicit || !err.not_found())
     {
-        eprintln!("error: cannot read .env: {err}");
+        eprintln!("error: cannot read {env_file} (RAGD_ENV_FILE): {err}");
         return std::process::ExitCode::FAILURE;
     }
     let cli = cli::Cli::parse();

@@ -43,6 +43,31 @@ fn refuses_to_start_without_a_proper_jwt_secret() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ALLOWED_ORIGINS"));
 }
 
+#[test]
+fn reads_the_settings_file_ragd_env_file_names() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("settings.env");
+    std::fs::write(&file, "JWT_SECRET_KEY=short\n").unwrap();
+    let serve = |env_file: &std::path::Path| {
+        let out = ragd(data.path())
+            .arg("serve")
+            .env_remove("JWT_SECRET_KEY")
+            .env("RAGD_ENV_FILE", env_file)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The file was read: its secret is the one refused.
+    let err = serve(&file);
+    assert!(err.contains("at least 32 bytes"), "{err}");
+    // A file named explicitly must exist.
+    let missing = data.path().join("missing.env");
+    let err = serve(&missing);
+    assert!(err.contains("RAGD_ENV_FILE"), "{err}");
+}
+
 #[tokio::test]
 async fn users_cli_disable_and_passwd_end_tokens() {
     let app = TestApp::spawn().await;
