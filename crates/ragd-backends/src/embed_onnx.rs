@@ -13,7 +13,8 @@ use ort::value::Tensor;
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 
-use crate::embed_queue::{BatchModel, QueuedEmbedder, TokenBatch};
+use crate::embed_queue::{BatchModel, QueuedEmbedder};
+use crate::token_batch::TokenBatch;
 use crate::tokenizer::ModelTokenizer;
 
 /// Settings of the ONNX embedder.

@@ -20,7 +20,8 @@ use openvino::{
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 
-use crate::embed_queue::{BatchModel, QueuedEmbedder, TokenBatch};
+use crate::embed_queue::{BatchModel, QueuedEmbedder};
+use crate::token_batch::TokenBatch;
 use crate::tokenizer::ModelTokenizer;
 
 /// all-MiniLM-L6-v2's hidden size.

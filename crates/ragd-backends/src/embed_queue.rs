@@ -3,8 +3,8 @@
 //! Callers `await` a free slot (backpressure); the threads batch texts from several requests,
 //! serve short requests (queries) before the rest of long ones (bulk ingestion) so queries stay
 //! fast while a large ingest runs, and sort long requests by length so batches carry little
-//! padding. Every thread takes batches from every request, so one bulk request uses them all. The pipeline around the model is sentence-transformers':
-//! truncate at 256 tokens, mean pooling over the attention mask, L2 normalisation.
+//! padding. Every thread takes batches from every request, so one bulk request uses them all.
+//! The model's inputs and outputs around the forward pass: [`crate::token_batch`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -14,8 +14,6 @@ use ragd_core::ports::Embedder;
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-
-use crate::tokenizer::ModelTokenizer;
 
 /// Requests of at most this many texts are served first (queries, not bulk ingestion).
 const SHORT_REQUEST: usize = 4;
@@ -31,96 +29,6 @@ const PARALLEL_MIN: usize = 2;
 pub trait BatchModel: Send + 'static {
     /// One forward pass over `texts`, vectors in the same order.
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Embedding>>;
-}
-
-/// A batch of texts as the model's inputs: token ids and attention mask, `rows × width`, padded
-/// with zeros to the longest text of the batch, rounded up to a multiple of `width_step`.
-pub struct TokenBatch {
-    /// Texts in the batch.
-    pub rows: usize,
-    /// Tokens of the longest text.
-    pub width: usize,
-    /// Token ids, row-major.
-    pub ids: Vec<i64>,
-    /// 1 for a token, 0 for padding, row-major.
-    pub mask: Vec<i64>,
-}
-
-impl TokenBatch {
-    /// Tokenizes `texts` (special tokens, truncation as the tokenizer is configured). Padding
-    /// is masked out, so `width_step` changes the work, not the vectors.
-    pub fn encode(tokenizer: &ModelTokenizer, texts: &[&str], width_step: usize) -> Result<Self> {
-        let encodings = texts
-            .iter()
-            .map(|t| tokenizer.encode(t))
-            .collect::<Result<Vec<_>>>()?;
-        let rows = encodings.len();
-        let width = encodings
-            .iter()
-            .map(|e| e.len())
-            .max()
-            .unwrap_or(0)
-            .max(1)
-            .next_multiple_of(width_step.max(1));
-        let mut ids = vec![0i64; rows * width];
-        let mut mask = vec![0i64; rows * width];
-        for (r, enc) in encodings.iter().enumerate() {
-            for (c, (&id, &m)) in enc
-                .get_ids()
-                .iter()
-                .zip(enc.get_attention_mask())
-                .enumerate()
-            {
-                ids[r * width + c] = i64::from(id);
-                mask[r * width + c] = i64::from(m);
-            }
-        }
-        Ok(Self {
-            rows,
-            width,
-            ids,
-            mask,
-        })
-    }
-
-    /// Mean-pools the model's hidden states (`rows × width × dims`) into unit vectors.
-    pub fn pool(&self, hidden: &[f32], dims: usize) -> Result<Vec<Embedding>> {
-        if hidden.len() != self.rows * self.width * dims {
-            return Err(Error::internal(format!(
-                "model output has {} values, expected {} × {} × {dims}",
-                hidden.len(),
-                self.rows,
-                self.width
-            )));
-        }
-        let (w, d) = (self.width, dims);
-        Ok((0..self.rows)
-            .map(|r| {
-                mean_pool(
-                    &hidden[r * w * d..(r + 1) * w * d],
-                    &self.mask[r * w..(r + 1) * w],
-                    d,
-                )
-            })
-            .collect())
-    }
-}
-
-/// Mean of the token vectors where `mask` is 1, scaled to unit length.
-fn mean_pool(hidden: &[f32], mask: &[i64], dims: usize) -> Embedding {
-    let mut sum = vec![0.0f32; dims];
-    let mut count = 0.0f32;
-    for (token, &m) in hidden.chunks_exact(dims).zip(mask) {
-        if m != 0 {
-            sum.iter_mut().zip(token).for_each(|(s, t)| *s += t);
-            count += 1.0;
-        }
-    }
-    let count = count.max(1e-9);
-    sum.iter_mut().for_each(|s| *s /= count);
-    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    sum.iter_mut().for_each(|s| *s /= norm);
-    Embedding(sum)
 }
 
 /// A request being served: its texts in length order, and the vectors done so far.
@@ -403,13 +311,6 @@ impl Embedder for QueuedEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mean_pool_ignores_padding_and_normalises() {
-        let hidden = [1.0, 0.0, 3.0, 0.0, 100.0, 100.0];
-        let v = mean_pool(&hidden, &[1, 1, 0], 2);
-        assert!((v.0[0] - 1.0).abs() < 1e-6 && v.0[1].abs() < 1e-6, "{v:?}");
-    }
 
     /// A model whose vector for a text is its length, and that fails on the text "fail".
     struct Lengths;

@@ -19,6 +19,7 @@ mod store_collections;
 mod store_keys;
 pub mod store_sqlite;
 mod store_write;
+pub mod token_batch;
 pub mod tokenizer;
 
 use std::path::PathBuf;
