@@ -182,7 +182,7 @@ pub(crate) fn load(config: &EmbeddedIndexConfig) -> Result<Option<Loaded>> {
     index
         .reserve_capacity_and_threads(
             index.size().max(1024),
-            threads.max(crate::index_embedded::SEARCH_THREADS),
+            threads.max(crate::index_state::SEARCH_THREADS),
         )
         .map_err(|e| Error::internal(format!("vector index: {e}")))?;
     Ok(Some((index, keys)))

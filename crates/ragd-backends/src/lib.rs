@@ -11,6 +11,7 @@ pub mod embed_queue;
 pub mod index_config;
 pub mod index_embedded;
 mod index_files;
+mod index_state;
 pub mod limiter_memory;
 pub mod loaders;
 pub mod model;
