@@ -23,8 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::jwt_config::JwtConfig;
 use crate::recent::Recent;
-use crate::serve_config::JwtConfig;
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 12;

@@ -12,6 +12,7 @@ mod extract;
 mod headers;
 mod jobs;
 mod jwks;
+mod jwt_config;
 mod outbound;
 mod rate_limit;
 mod recent;

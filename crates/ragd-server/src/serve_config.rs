@@ -8,17 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use ragd_core::limits::Quota;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
+use crate::jwt_config::JwtConfig;
 use crate::rate_limit::{Network, RateLimitConfig};
-
-/// The JWT secret shipped in `.env.example` (and in the chapter): refused, always.
-const EXAMPLE_SECRETS: [&str; 2] = [
-    "your-very-secret-jwt-key-change-in-production",
-    "your-secret-key-change-in-production",
-];
-/// Shortest accepted HS256 secret, in bytes.
-const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -157,22 +150,6 @@ pub(crate) struct ServerConfig {
     pub(crate) server_timing: bool,
 }
 
-/// Token settings.
-#[derive(Debug, Clone)]
-pub(crate) struct JwtConfig {
-    pub(crate) secret: SecretString,
-    pub(crate) algorithm: jsonwebtoken::Algorithm,
-    pub(crate) expire: Duration,
-    pub(crate) issuer: String,
-    pub(crate) audience: String,
-    /// An external issuer and its keys, when configured.
-    pub(crate) external: Option<std::sync::Arc<crate::jwks::Jwks>>,
-    /// Admins of this tenant manage all tenants.
-    pub(crate) platform_tenant: String,
-    /// How long a looked-up user or API key is reused (see [`crate::recent`]).
-    pub(crate) auth_cache_ttl: Duration,
-}
-
 /// Request size limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HttpLimits {
@@ -244,94 +221,13 @@ pub(crate) fn parse_origins(raw: &str) -> anyhow::Result<Vec<String>> {
     Ok(list)
 }
 
-fn jwt_secret(args: &ServeArgs) -> anyhow::Result<SecretString> {
-    match &args.jwt_secret_key {
-        Some(secret) => {
-            let value = secret.expose_secret();
-            if EXAMPLE_SECRETS.contains(&value.trim()) {
-                bail!(
-                    "JWT_SECRET_KEY is the example value from .env.example; set a random secret (e.g. `openssl rand -hex 32`)"
-                );
-            }
-            if value.len() < MIN_SECRET_BYTES {
-                bail!(
-                    "JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes (it has {})",
-                    value.len()
-                );
-            }
-            Ok(secret.clone())
-        }
-        None if args.debug => {
-            tracing::warn!(
-                "DEBUG=true and no JWT_SECRET_KEY: using a random secret; tokens will not survive a restart"
-            );
-            let random = format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            );
-            Ok(SecretString::from(random))
-        }
-        None => bail!(
-            "JWT_SECRET_KEY is not set: set it to a random secret of at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`), or DEBUG=true for development"
-        ),
-    }
-}
-
 impl ServeArgs {
-    /// The external identity provider, when `JWT_JWKS` is set.
-    fn external_issuer(&self) -> anyhow::Result<Option<std::sync::Arc<crate::jwks::Jwks>>> {
-        let Some(jwks) = &self.jwt_jwks else {
-            return Ok(None);
-        };
-        for (name, value) in [
-            ("JWT_JWKS_REFRESH_SECS", self.jwt_jwks_refresh_secs),
-            ("JWT_JWKS_MIN_REFRESH_SECS", self.jwt_jwks_min_refresh_secs),
-            ("RAGD_OUTBOUND_TIMEOUT_SECS", self.outbound_timeout_secs),
-        ] {
-            if value == 0 {
-                bail!("{name} must be at least 1");
-            }
-        }
-        let client = crate::outbound::client(&crate::outbound::OutboundConfig {
-            ca_file: self.outbound_ca_file.clone(),
-            connect_timeout: Duration::from_secs(self.outbound_timeout_secs.min(5)),
-            timeout: Duration::from_secs(self.outbound_timeout_secs),
-        })?;
-        let settings = crate::jwks::JwksSettings {
-            source: crate::jwks::JwksSource::parse(jwks)?,
-            issuer: self
-                .jwt_jwks_issuer
-                .clone()
-                .context("JWT_JWKS_ISSUER must be set with JWT_JWKS")?,
-            audience: self
-                .jwt_jwks_audience
-                .clone()
-                .context("JWT_JWKS_AUDIENCE must be set with JWT_JWKS")?,
-            tenant_claim: self.jwt_jwks_tenant_claim.clone(),
-            refresh: Duration::from_secs(self.jwt_jwks_refresh_secs),
-            min_refresh: Duration::from_secs(self.jwt_jwks_min_refresh_secs),
-        };
-        Ok(Some(std::sync::Arc::new(crate::jwks::Jwks::new(
-            settings, client,
-        )?)))
-    }
-
     /// Validates the settings, naming the one to fix.
     pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
         let ip: std::net::IpAddr = self
             .host
             .parse()
             .with_context(|| format!("RAGD_HOST {:?} is not an IP address", self.host))?;
-        let algorithm = match self.jwt_algorithm.to_ascii_uppercase().as_str() {
-            "HS256" => jsonwebtoken::Algorithm::HS256,
-            "HS384" => jsonwebtoken::Algorithm::HS384,
-            "HS512" => jsonwebtoken::Algorithm::HS512,
-            other => bail!("JWT_ALGORITHM {other:?} is not supported (HS256, HS384 or HS512)"),
-        };
-        if self.jwt_expire_minutes == 0 || self.jwt_expire_minutes > 60 * 24 * 30 {
-            bail!("JWT_EXPIRE_MINUTES must be 1..=43200");
-        }
         for (name, value) in [
             (
                 "RAGD_REQUEST_TIMEOUT_SECS",
@@ -355,19 +251,7 @@ impl ServeArgs {
         };
         Ok(ServerConfig {
             addr: SocketAddr::new(ip, self.port),
-            jwt: JwtConfig {
-                secret: jwt_secret(self)?,
-                algorithm,
-                expire: Duration::from_secs(self.jwt_expire_minutes * 60),
-                issuer: self.jwt_issuer.clone(),
-                audience: self.jwt_audience.clone(),
-                external: self.external_issuer()?,
-                platform_tenant: ragd_core::types::TenantId::parse(&self.platform_tenant)
-                    .context("RAGD_PLATFORM_TENANT")?
-                    .as_str()
-                    .to_owned(),
-                auth_cache_ttl: Duration::from_secs(self.auth_cache_secs),
-            },
+            jwt: crate::jwt_config::jwt_config(self)?,
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
             server_timing: self.server_timing,
