@@ -18,6 +18,7 @@ pub mod model;
 pub mod store_accounts;
 mod store_collections;
 mod store_keys;
+mod store_rows;
 pub mod store_sqlite;
 mod store_write;
 pub mod token_batch;
