@@ -248,6 +248,29 @@ impl Drop for TestApp {
     }
 }
 
+/// Sends `request` every 100 ms until it is refused with 401 (checked as the error envelope),
+/// failing with `what` after 3 s: for a change the server applies within a bounded time (a user
+/// or key changed by another process, seen within `RAGD_AUTH_CACHE_SECS`).
+pub(crate) async fn eventually_unauthorized<F, Fut>(what: &str, mut request: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let r = request().await;
+        if r.status() == 401 {
+            error_body(r, 401, "unauthorized").await;
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Asserts the error envelope and returns it.
 pub(crate) async fn error_body(r: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     assert_eq!(r.status().as_u16(), status, "status");

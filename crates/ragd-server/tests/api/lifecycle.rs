@@ -4,7 +4,9 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, PASSWORD, TestApp, error_body, ragd, root, succeed};
+use crate::helpers::{
+    ADMIN, PASSWORD, TestApp, error_body, eventually_unauthorized, ragd, root, succeed,
+};
 
 #[test]
 fn refuses_to_start_without_a_proper_jwt_secret() {
@@ -131,19 +133,11 @@ async fn users_cli_disable_and_passwd_end_tokens() {
     );
     // The server reuses a looked-up user for RAGD_AUTH_CACHE_SECS (1 s by default): a change
     // made by another process ends older tokens within that time.
-    let changed = std::time::Instant::now();
-    loop {
-        let r = stats().await.unwrap();
-        if r.status() == 401 {
-            error_body(r, 401, "unauthorized").await;
-            break;
-        }
-        assert!(
-            changed.elapsed() < std::time::Duration::from_secs(3),
-            "the old token still works after the password change"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually_unauthorized(
+        "the old token still works after the password change",
+        || async { stats().await.unwrap() },
+    )
+    .await;
     error_body(
         app.login("maria", "a-long-password-1").await,
         401,
