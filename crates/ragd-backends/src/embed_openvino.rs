@@ -179,7 +179,7 @@ impl Model {
                      RAGD_EMBED_ENGINE=onnxruntime; OpenVINO reads onnx/model_fp32.onnx)"
                 ))
             } else {
-                unavailable(&e)
+                unavailable(&format!("{model_path}: {e}"))
             }
         })?;
         let mut wants_token_types = false;

@@ -346,9 +346,11 @@ mod tests {
 
     /// A slow model that records how many instances run at once.
     struct Slow {
-        running: Arc<std::sync::atomic::AtomicUsize>,
-        most: Arc<std::sync::atomic::AtomicUsize>,
+        running: Counter,
+        most: Counter,
     }
+
+    type Counter = Arc<std::sync::atomic::AtomicUsize>;
 
     impl BatchModel for Slow {
         fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
@@ -361,17 +363,23 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_lone_question_waits_for_a_running_batch_of_questions_but_two_do_not() {
-        use std::sync::atomic::Ordering::SeqCst;
-        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let models = (0..2)
+    /// `n` slow models sharing their counters: how many run now, and the most that ran at once.
+    fn slow_models(n: usize) -> (Vec<Slow>, Counter, Counter) {
+        let running = Counter::default();
+        let most = Counter::default();
+        let models = (0..n)
             .map(|_| Slow {
                 running: Arc::clone(&running),
                 most: Arc::clone(&most),
             })
             .collect();
+        (models, running, most)
+    }
+
+    #[tokio::test]
+    async fn a_lone_question_waits_for_a_running_batch_of_questions_but_two_do_not() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (models, running, most) = slow_models(2);
         let e = Arc::new(QueuedEmbedder::start("test".into(), 1, models, 8, 16).expect("start"));
         let ask = |text: &str| {
             let (e, text) = (Arc::clone(&e), text.to_owned());
@@ -405,14 +413,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_long_request_keeps_every_model_thread_busy() {
-        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let models = (0..3)
-            .map(|_| Slow {
-                running: Arc::clone(&running),
-                most: Arc::clone(&most),
-            })
-            .collect();
+        let (models, _, most) = slow_models(3);
         let e = QueuedEmbedder::start("test".into(), 1, models, 2, 4).expect("start");
         let texts: Vec<String> = (0..12).map(|i| format!("text {i}")).collect();
         assert_eq!(e.embed(texts).await.expect("embed").len(), 12);
