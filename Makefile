@@ -44,6 +44,7 @@ test: model assets test-deps
 bench: model
 	@bench/run.sh
 	@bench/overhead.sh
+	@bench/ingest_isolation.sh
 
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model

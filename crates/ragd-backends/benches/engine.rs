@@ -361,6 +361,8 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         index_precision: env_or("RAGD_INDEX_PRECISION", Default::default()),
         calibration: Default::default(),
         limits: Default::default(),
+        parser: ragd_backends::loaders::ParserIsolation::InProcess,
+        durability: Default::default(),
     }
 }
 

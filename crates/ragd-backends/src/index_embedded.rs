@@ -11,7 +11,7 @@
 //! the graph traversal (or the exact scan), so a tenant's top-k is computed over its own vectors
 //! only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -68,12 +68,15 @@ impl EmbeddedIndex {
                 State::new(&config)?
             }
         };
-        let wanted_keys: HashSet<ChunkKey> = wanted.iter().map(|&(k, _)| k).collect();
+        // Stale: gone from the store, or filed under another collection there (a store restored
+        // beside a newer index reuses keys): such a vector is removed and re-added from the store,
+        // never left where another tenant's search could reach it.
+        let wanted_at: HashMap<ChunkKey, CollectionId> = wanted.iter().copied().collect();
         let stale: Vec<ChunkKey> = state
             .collection_of
-            .keys()
-            .filter(|k| !wanted_keys.contains(k))
-            .copied()
+            .iter()
+            .filter(|(k, c)| wanted_at.get(k) != Some(c))
+            .map(|(k, _)| *k)
             .collect();
         for key in &stale {
             state.remove(*key)?;

@@ -36,7 +36,6 @@ use ragd_core::{RagService, Result, ServiceLimits};
 use crate::embed_onnx::{OnnxEmbedder, OnnxEmbedderConfig};
 use crate::embed_openvino::{OpenVinoEmbedder, OpenVinoEmbedderConfig, Precision};
 use crate::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
-use crate::loaders::FileExtractor;
 use crate::store_sqlite::SqliteStore;
 use crate::tokenizer::TokenCount;
 
@@ -87,6 +86,10 @@ pub struct EngineConfig {
     pub calibration: Calibration,
     /// Pipeline limits.
     pub limits: ServiceLimits,
+    /// Where untrusted documents are parsed.
+    pub parser: loaders::ParserIsolation,
+    /// When a commit reaches the disk.
+    pub durability: store_sqlite::Durability,
 }
 
 /// The built engine: the service every transport uses, plus handles for maintenance.
@@ -198,7 +201,7 @@ pub async fn open_store(config: &EngineConfig) -> Result<SqliteStore> {
             config.data_dir.display()
         ))
     })?;
-    SqliteStore::open(&config.data_dir.join("ragd.db")).await
+    SqliteStore::open_with(&config.data_dir.join("ragd.db"), config.durability).await
 }
 
 /// The result of [`Engine::check`].
@@ -279,7 +282,7 @@ impl Engine {
             embedder,
             index: Arc::clone(&index) as _,
             store: Arc::clone(&store) as _,
-            extractor: Arc::new(FileExtractor),
+            extractor: config.parser.extractor(),
             chunker: Chunker::new(config.chunker, Arc::new(counter)),
             calibration: config.calibration.clone(),
             composer: ragd_core::answer::ComposerConfig::default(),

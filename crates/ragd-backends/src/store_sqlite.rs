@@ -39,15 +39,49 @@ pub(crate) fn db_err(err: sqlx::Error) -> Error {
     }
 }
 
+/// When a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is synced before it is acknowledged: a `201` survives power loss (SQLite
+    /// `synchronous=FULL`). The default.
+    #[default]
+    Full,
+    /// Commits are synced at WAL checkpoints: a power loss may lose the last acknowledged
+    /// commits (never corrupts the database). SQLite `synchronous=NORMAL`.
+    Normal,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            other => Err(format!("unknown durability {other:?} (full, normal)")),
+        }
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    /// Opens (creating if needed) the database at `path` with [`Durability::Full`] and runs
+    /// pending migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// Opens the database at `path` with the given durability.
+    pub async fn open_with(path: &Path, durability: Durability) -> Result<Self> {
+        let synchronous = match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(Error::internal)?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
@@ -326,8 +360,12 @@ impl DocumentStore for SqliteStore {
             .collect())
     }
 
-    async fn chunks_by_keys(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>> {
-        if keys.is_empty() {
+    async fn chunks_by_keys(
+        &self,
+        collections: &[CollectionId],
+        keys: &[ChunkKey],
+    ) -> Result<Vec<StoredChunk>> {
+        if keys.is_empty() || collections.is_empty() {
             return Ok(Vec::new());
         }
         // One query for chunks and their documents: this runs on every question.
@@ -340,6 +378,11 @@ impl DocumentStore for SqliteStore {
         let mut sep = qb.separated(", ");
         for &k in keys {
             sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+        }
+        qb.push(") AND d.collection_id IN (");
+        let mut sep = qb.separated(", ");
+        for &c in collections {
+            sep.push_bind(c);
         }
         qb.push(")");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
@@ -364,6 +407,17 @@ impl DocumentStore for SqliteStore {
         let sql = format!("SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?)");
         let n: i64 = sqlx::query_scalar(&sql)
             .bind(tenant)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn count_chunks(&self, tenant: &str) -> Result<u64> {
+        let sql =
+            format!("SELECT COALESCE(SUM(d.chunk_count), 0) FROM {DOC_FROM} WHERE t.name = ?");
+        let n: i64 = sqlx::query_scalar(&sql)
             .bind(tenant)
             .fetch_one(&self.pool)
             .await

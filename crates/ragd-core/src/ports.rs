@@ -19,6 +19,16 @@ pub trait Embedder: Send + Sync {
     fn dimensions(&self) -> usize;
     /// Embeds `texts`, returning one vector per text in the same order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>>;
+    /// Embeds a question asked in `tenant`. The same as [`Embedder::embed`] of one text, except
+    /// for caches: they must keep tenants apart, so that how fast a question is answered never
+    /// tells one tenant what another asked.
+    async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
+        let _ = tenant;
+        self.embed(vec![text])
+            .await?
+            .pop()
+            .ok_or_else(|| crate::Error::internal("the embedder returned no vector"))
+    }
 }
 
 /// Counts model tokens in a text; the chunker sizes chunks with it.
@@ -27,10 +37,14 @@ pub trait TokenCounter: Send + Sync {
     fn count_tokens(&self, text: &str) -> usize;
 }
 
-/// Extracts text from a source's raw bytes.
+/// Extracts text from a source's raw bytes. Every source is untrusted: implementations keep
+/// the parser's failures (loops, runaway recursion, decompression bombs) from reaching the
+/// caller's process, and run off the async runtime.
+#[async_trait]
 pub trait Extractor: Send + Sync {
-    /// Extracts `bytes`, whose name (for type detection and messages) is `name`.
-    fn extract(&self, name: &str, bytes: &[u8]) -> Result<Extracted>;
+    /// Extracts `bytes`, whose name (for type detection and messages) is `name`. A source that
+    /// cannot be read is [`crate::Error::Invalid`] naming it and the reason.
+    async fn extract(&self, name: &str, bytes: Vec<u8>) -> Result<Extracted>;
 }
 
 /// A vector added to the index: its key, the collection it belongs to and the vector.
@@ -133,10 +147,18 @@ pub trait DocumentStore: Send + Sync {
     async fn list_documents(&self, filter: &DocumentFilter) -> Result<(Vec<Document>, u64)>;
     /// The chunks of one document, in order.
     async fn document_chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>>;
-    /// Chunks by key, in the order of `keys`; unknown keys are skipped.
-    async fn chunks_by_keys(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>>;
+    /// Chunks by key, in the order of `keys`, of documents in `collections` only: keys that are
+    /// unknown or belong elsewhere are skipped, so an index out of step with the store (a
+    /// database restored beside a newer index) can never return another tenant's chunks.
+    async fn chunks_by_keys(
+        &self,
+        collections: &[CollectionId],
+        keys: &[ChunkKey],
+    ) -> Result<Vec<StoredChunk>>;
     /// Number of documents (all tenants, or one).
     async fn count_documents(&self, tenant: Option<&str>) -> Result<u64>;
+    /// Number of chunks (each one vector in the index) of one tenant's documents.
+    async fn count_chunks(&self, tenant: &str) -> Result<u64>;
     /// A cheap liveness check of the store.
     async fn ping(&self) -> Result<()>;
 }

@@ -1,7 +1,10 @@
 //! A cache of question embeddings in front of any [`Embedder`]. Real traffic repeats questions
 //! (the same FAQ asked by many users, retries, a UI re-sending on reconnect); each repeat would
-//! otherwise cost a forward pass, the bulk of a query's CPU. Only single-text requests (questions)
-//! are cached: bulk ingestion rarely repeats and would only evict them.
+//! otherwise cost a forward pass, the bulk of a query's CPU. Only questions
+//! ([`Embedder::embed_query`]) are cached, keyed by tenant and text: bulk ingestion rarely
+//! repeats and would only evict them, and a cache shared by tenants would let one tenant time
+//! whether a question was just asked by another (a hit answers in well under a millisecond, a
+//! miss takes a forward pass).
 //!
 //! The cache is two generations of hash maps: hits are looked up in the current generation, then
 //! the previous one (and promoted); when the current one is full, it becomes the previous one and
@@ -79,18 +82,19 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
-        let [text] = texts.as_slice() else {
-            return self.inner.embed(texts).await;
-        };
-        if let Some(v) = self.get(text) {
-            return Ok(vec![v]);
+        self.inner.embed(texts).await
+    }
+
+    async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
+        // Tenant names cannot hold a NUL, so the key is unambiguous.
+        let key = format!("{tenant}\0{text}");
+        if let Some(v) = self.get(&key) {
+            return Ok(v);
         }
-        let vectors = self.inner.embed(texts.clone()).await?;
-        if let (Some(v), Some(text)) = (vectors.first(), texts.into_iter().next()) {
-            let mut state = self.lock();
-            self.put_locked(&mut state, text, v.clone());
-        }
-        Ok(vectors)
+        let v = self.inner.embed_query(tenant, text).await?;
+        let mut state = self.lock();
+        self.put_locked(&mut state, key, v.clone());
+        Ok(v)
     }
 }
 
@@ -126,16 +130,22 @@ mod tests {
     async fn repeated_questions_skip_the_model_and_old_ones_are_evicted() {
         let inner = Arc::new(Counting::default());
         let cache = CachedEmbedder::new(Arc::clone(&inner), 4);
-        let ask = |q: &str| cache.embed(vec![q.to_owned()]);
-        assert_eq!(ask("abc").await.unwrap()[0].0, [3.0]);
-        assert_eq!(ask("abc").await.unwrap()[0].0, [3.0]);
+        let ask = |q: &str| cache.embed_query("t", q.to_owned());
+        assert_eq!(ask("abc").await.unwrap().0, [3.0]);
+        assert_eq!(ask("abc").await.unwrap().0, [3.0]);
         assert_eq!(inner.0.load(Ordering::SeqCst), 1);
+        // Another tenant asking the same question misses: the cache tells no tenant anything
+        // about another's questions.
+        cache.embed_query("u", "abc".into()).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
+        cache.embed_query("t", "abc".into()).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
         // Bulk requests pass through and are not cached.
         cache.embed(vec!["x".into(), "yy".into()]).await.unwrap();
         cache.embed(vec!["x".into(), "yy".into()]).await.unwrap();
-        assert_eq!(inner.0.load(Ordering::SeqCst), 5);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 6);
         // Capacity 4 = two generations of 2: "abc" survives one rollover, not two.
-        for q in ["q1", "q2", "q3"] {
+        for q in ["q2", "q3"] {
             ask(q).await.unwrap();
         }
         let before = inner.0.load(Ordering::SeqCst);

@@ -10,7 +10,9 @@ use tracing::instrument;
 use crate::answer::{self, Answer, ComposerConfig};
 use crate::chunking::Chunker;
 use crate::guardrails::Policy;
-use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, NewDocument, VectorIndex};
+use crate::ports::{
+    DocumentFilter, DocumentStore, Embedder, Extractor, IndexChanges, NewDocument, VectorIndex,
+};
 use crate::relevance::Calibration;
 use crate::types::{
     ChunkDraft, Document, DocumentId, Hit, Scope, SourceInfo, StoredChunk, TenantId, Threshold,
@@ -123,12 +125,41 @@ pub struct GuardedOutcome {
     pub guardrails_time: std::time::Duration,
 }
 
+/// Sources after the guardrails: their text redacted.
+#[derive(Debug, Clone)]
+pub struct GuardedHits {
+    /// Sources, best first, their text redacted.
+    pub hits: Vec<Hit>,
+    /// Names of the rules that fired (flagged input rules, redactions), each once.
+    pub triggered: Vec<String>,
+    /// Time spent in the guardrails.
+    pub guardrails_time: std::time::Duration,
+}
+
+/// Names of the guardrail rules that fired, each once, in the order they fired.
+#[derive(Debug, Default)]
+struct Triggered {
+    names: Vec<String>,
+}
+
+impl Triggered {
+    fn note(&mut self, names: &[&'static str]) {
+        for name in names {
+            if !self.names.iter().any(|t| t == name) {
+                self.names.push((*name).to_owned());
+            }
+        }
+    }
+}
+
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
 pub struct RagService {
     parts: ServiceParts,
     // Serialises "commit to the store, then apply to the index" so the index sees changes in
     // commit order (a replaced document's old vectors are never re-added after their removal).
-    write_lock: Mutex<()>,
+    // It guards the committed changes the index has not taken yet (its update failed): they are
+    // applied, in order, before any later change, so a stored document never stays unsearchable.
+    write_lock: Mutex<Vec<IndexChanges>>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -147,7 +178,7 @@ impl RagService {
     pub fn new(parts: ServiceParts) -> Self {
         Self {
             parts,
-            write_lock: Mutex::new(()),
+            write_lock: Mutex::new(Vec::new()),
         }
     }
 
@@ -192,6 +223,9 @@ impl RagService {
             .as_ref()
             .filter(|d| d.source.content_hash == content_hash)
         {
+            // "Unchanged" promises the stored version is searchable.
+            self.apply_pending(&mut *self.write_lock.lock().await)
+                .await?;
             return Ok(IngestOutcome::Unchanged {
                 document: document.clone(),
             });
@@ -219,13 +253,44 @@ impl RagService {
             metadata: req.metadata,
             chunks: chunks.into_iter().zip(vectors).collect(),
         };
-        let _guard = self.write_lock.lock().await;
+        let mut pending = self.write_lock.lock().await;
+        self.apply_pending(&mut pending).await?;
         let (document, changes) = self.parts.store.put_document(new).await?;
-        self.parts.index.apply(changes).await?;
+        self.apply_committed(&mut pending, changes).await?;
         Ok(IngestOutcome::Ingested {
             document,
             replaced: existing.is_some(),
         })
+    }
+
+    /// Applies the changes an earlier index update failed to take, in commit order.
+    async fn apply_pending(&self, pending: &mut Vec<IndexChanges>) -> Result<()> {
+        while let Some(changes) = pending.first() {
+            self.parts.index.apply(changes.clone()).await.map_err(|err| {
+                tracing::error!(error = %err, "the vector index still refuses committed changes");
+                Error::Unavailable("the vector index is not accepting changes; retry later".into())
+            })?;
+            pending.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Applies just-committed changes; when the index refuses them they are kept for the next
+    /// write (the store is the source of truth: the document exists, it is not yet searchable).
+    async fn apply_committed(
+        &self,
+        pending: &mut Vec<IndexChanges>,
+        changes: IndexChanges,
+    ) -> Result<()> {
+        if let Err(err) = self.parts.index.apply(changes.clone()).await {
+            tracing::error!(error = %err, "the vector index refused committed changes; kept to retry");
+            pending.push(changes);
+            return Err(Error::Unavailable(
+                "stored, but the vector index did not take it yet; retried with the next change"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn extract_and_chunk(
@@ -233,13 +298,12 @@ impl RagService {
         source: String,
         bytes: Vec<u8>,
     ) -> Result<(crate::types::Extracted, Vec<ChunkDraft>)> {
-        let extractor = Arc::clone(&self.parts.extractor);
+        let extracted = self.parts.extractor.extract(&source, bytes).await?;
         let chunker = self.parts.chunker.clone();
         let max_chunks = self.parts.limits.max_chunks_per_document;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let extracted = extractor.extract(&source, &bytes)?;
             let chunks = chunker.chunk(&extracted);
             if chunks.is_empty() {
                 return Err(Error::invalid(format!(
@@ -261,9 +325,10 @@ impl RagService {
     /// Deletes a document, its chunks and their vectors.
     #[instrument(skip_all, fields(document = %id), err(level = "debug"))]
     pub async fn delete_document(&self, id: DocumentId) -> Result<Document> {
-        let _guard = self.write_lock.lock().await;
+        let mut pending = self.write_lock.lock().await;
+        self.apply_pending(&mut pending).await?;
         let (document, changes) = self.parts.store.delete_document(id).await?;
-        self.parts.index.apply(changes).await?;
+        self.apply_committed(&mut pending, changes).await?;
         Ok(document)
     }
 
@@ -293,10 +358,11 @@ impl RagService {
         if collections.is_empty() {
             return Ok(Vec::new());
         }
-        let mut vectors = self.parts.embedder.embed(vec![req.query.clone()]).await?;
-        let query = vectors
-            .pop()
-            .ok_or_else(|| Error::internal("embedder returned no vector"))?;
+        let query = self
+            .parts
+            .embedder
+            .embed_query(req.tenant.as_str(), req.query.clone())
+            .await?;
         let min_cosine = self.parts.calibration.cosine_for(req.threshold.get());
         let found: Vec<(u64, f32)> = self
             .parts
@@ -307,7 +373,7 @@ impl RagService {
             .filter(|&(_, cosine)| cosine >= min_cosine)
             .collect();
         let keys: Vec<u64> = found.iter().map(|&(k, _)| k).collect();
-        let chunks = self.parts.store.chunks_by_keys(&keys).await?;
+        let chunks = self.parts.store.chunks_by_keys(&collections, &keys).await?;
         let hits = chunks
             .into_iter()
             .filter_map(|chunk| {
@@ -321,6 +387,59 @@ impl RagService {
             })
             .collect();
         Ok(hits)
+    }
+
+    /// The input rules: a question a blocking rule matches fails with [`Error::Blocked`]; the
+    /// names of flagging rules that matched start the `triggered` list.
+    fn check_input(&self, query: &str, triggered: &mut Triggered) -> Result<()> {
+        let verdict = self.parts.guardrails.check_input(query);
+        if verdict.is_blocked() {
+            return Err(Error::Blocked {
+                rules: verdict.blocked,
+            });
+        }
+        triggered.names = verdict.flagged;
+        Ok(())
+    }
+
+    /// PII redaction of the sources' text.
+    fn redact_hits(&self, hits: &mut [Hit], triggered: &mut Triggered) {
+        for hit in hits {
+            let redacted = self.parts.guardrails.redact_output(&hit.chunk.chunk.text);
+            triggered.note(&redacted.triggered);
+            hit.chunk.chunk.text = redacted.text;
+        }
+    }
+
+    /// [`Self::retrieve`] inside the same guardrails as [`Self::guarded_query`]: the input rules
+    /// on the question, PII redaction of the sources. With `guardrails` false the chunks are
+    /// returned as stored (callers decide who may skip them).
+    pub async fn guarded_retrieve(
+        &self,
+        req: &RetrieveRequest,
+        guardrails: bool,
+    ) -> Result<GuardedHits> {
+        let mut triggered = Triggered::default();
+        if !guardrails {
+            let hits = self.retrieve(req).await?;
+            return Ok(GuardedHits {
+                hits,
+                triggered: triggered.names,
+                guardrails_time: std::time::Duration::ZERO,
+            });
+        }
+        let started = std::time::Instant::now();
+        self.check_input(&req.query, &mut triggered)?;
+        let mut guardrails_time = started.elapsed();
+        let mut hits = self.retrieve(req).await?;
+        let started = std::time::Instant::now();
+        self.redact_hits(&mut hits, &mut triggered);
+        guardrails_time += started.elapsed();
+        Ok(GuardedHits {
+            hits,
+            triggered: triggered.names,
+            guardrails_time,
+        })
     }
 
     /// [`Self::query`] inside the guardrails: a question a blocking input rule matches fails
@@ -341,35 +460,19 @@ impl RagService {
             });
         }
         let policy = &self.parts.guardrails;
+        let mut triggered = Triggered::default();
         let started = std::time::Instant::now();
-        let verdict = policy.check_input(&req.query);
+        self.check_input(&req.query, &mut triggered)?;
         let mut guardrails_time = started.elapsed();
-        if verdict.is_blocked() {
-            return Err(Error::Blocked {
-                rules: verdict.blocked,
-            });
-        }
-        let mut triggered = verdict.flagged;
         let mut outcome = self.query(req).await?;
         let started = std::time::Instant::now();
-        let mut note = |names: &[&'static str]| {
-            for name in names {
-                if !triggered.iter().any(|t| t == name) {
-                    triggered.push((*name).to_owned());
-                }
-            }
-        };
         let redacted = policy.redact_output(&outcome.answer.text);
-        note(&redacted.triggered);
+        triggered.note(&redacted.triggered);
         outcome.answer.text = redacted.text;
-        for hit in &mut outcome.hits {
-            let redacted = policy.redact_output(&hit.chunk.chunk.text);
-            note(&redacted.triggered);
-            hit.chunk.chunk.text = redacted.text;
-        }
+        self.redact_hits(&mut outcome.hits, &mut triggered);
         let notice = policy.low_confidence_notice(outcome.answer.confidence, outcome.hits.len());
         if let Some(notice) = notice {
-            note(&[notice.rule]);
+            triggered.note(&[notice.rule]);
             // Without sources the answer already says that nothing relevant was found.
             if !outcome.hits.is_empty() {
                 outcome.answer.text = format!("{}\n\n{}", outcome.answer.text, notice.text);
@@ -378,7 +481,7 @@ impl RagService {
         guardrails_time += started.elapsed();
         Ok(GuardedOutcome {
             outcome,
-            triggered,
+            triggered: triggered.names,
             guardrails_time,
         })
     }

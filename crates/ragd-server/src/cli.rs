@@ -73,6 +73,10 @@ pub(crate) struct IngestArgs {
     /// Metadata stored with every document, KEY=VALUE (repeatable).
     #[arg(long = "metadata", value_name = "KEY=VALUE")]
     pub(crate) metadata: Vec<String>,
+    /// Follow symbolic links that lead out of the directories given (by default such links are
+    /// skipped, so a link in a shared folder cannot pull in files from elsewhere).
+    #[arg(long)]
+    pub(crate) follow_symlinks: bool,
     /// Files processed at once (keeps the embedder's batches full).
     #[arg(long, default_value_t = 4)]
     pub(crate) jobs: usize,

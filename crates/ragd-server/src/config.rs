@@ -6,11 +6,21 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ragd_backends::embed_openvino::Precision;
+use ragd_backends::loaders::{ParserIsolation, ParserLimits};
 use ragd_backends::{EmbedEngine, EngineConfig};
 use ragd_core::ServiceLimits;
 use ragd_core::chunking::ChunkerConfig;
 use ragd_core::guardrails::Policy;
 use ragd_core::relevance::Calibration;
+
+/// Where documents are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Isolation {
+    /// A sandboxed child process per document.
+    Process,
+    /// In the ragd process.
+    Off,
+}
 
 /// How `similarity` is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +157,39 @@ pub(crate) struct EngineArgs {
         default_value_t = 50_000
     )]
     pub(crate) max_chunks_per_document: usize,
+    /// Where documents are parsed: `process` (a sandboxed child process per document, so a
+    /// hostile file cannot crash ragd) or `off` (in this process; trusted files only).
+    #[arg(long, global = true, env = "RAGD_PARSER_ISOLATION", value_enum, default_value_t = Isolation::Process)]
+    pub(crate) parser_isolation: Isolation,
+    /// Memory (address space) one parser process may use, in MiB.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_PARSER_MEMORY_MB",
+        default_value_t = 1024
+    )]
+    pub(crate) parser_memory_mb: u64,
+    /// Seconds (CPU and wall clock) one document may take to parse.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_PARSER_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub(crate) parser_timeout_secs: u64,
+    /// Parser processes at once (default: one per core).
+    #[arg(long, global = true, env = "RAGD_PARSER_WORKERS", default_value_t = default_threads())]
+    pub(crate) parser_workers: usize,
+    /// When a document's commit reaches the disk: full (synced before the response, survives
+    /// power loss) or normal (synced at checkpoints: faster, may lose the last commits on power
+    /// loss).
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_SQLITE_SYNCHRONOUS",
+        default_value = "full"
+    )]
+    pub(crate) sqlite_synchronous: ragd_backends::store_sqlite::Durability,
     /// How similarity scores are reported and thresholded.
     #[arg(long, global = true, env = "RAGD_SIMILARITY", value_enum, default_value_t = SimilarityScale::Calibrated)]
     pub(crate) similarity: SimilarityScale,
@@ -166,6 +209,21 @@ impl EngineArgs {
             .with_context(|| format!("RAGD_GUARDRAILS_POLICY: {}", path.display()))
     }
 
+    fn parser(&self) -> anyhow::Result<ParserIsolation> {
+        Ok(match self.parser_isolation {
+            Isolation::Off => ParserIsolation::InProcess,
+            Isolation::Process => ParserIsolation::Process {
+                program: std::env::current_exe()
+                    .context("RAGD_PARSER_ISOLATION=process: cannot find the ragd binary")?,
+                limits: ParserLimits {
+                    memory_bytes: self.parser_memory_mb * 1024 * 1024,
+                    time: std::time::Duration::from_secs(self.parser_timeout_secs),
+                    workers: self.parser_workers,
+                },
+            },
+        })
+    }
+
     /// Validates the settings, naming the one to fix.
     pub(crate) fn to_config(&self) -> anyhow::Result<EngineConfig> {
         let chunker = ChunkerConfig::new(self.chunk_tokens, self.chunk_overlap)
@@ -176,6 +234,7 @@ impl EngineArgs {
             ("RAGD_EMBED_QUEUE", self.embed_queue),
             ("RAGD_ANN_EF_SEARCH", self.ann_ef_search),
             ("RAGD_MAX_CHUNKS_PER_DOCUMENT", self.max_chunks_per_document),
+            ("RAGD_PARSER_WORKERS", self.parser_workers),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -183,6 +242,12 @@ impl EngineArgs {
         }
         if self.embed_batch_size > 1024 {
             bail!("RAGD_EMBED_BATCH_SIZE must be at most 1024");
+        }
+        if self.parser_memory_mb < 64 {
+            bail!("RAGD_PARSER_MEMORY_MB must be at least 64");
+        }
+        if self.parser_timeout_secs == 0 {
+            bail!("RAGD_PARSER_TIMEOUT_SECS must be at least 1");
         }
         Ok(EngineConfig {
             data_dir: self.data_dir.clone(),
@@ -213,6 +278,8 @@ impl EngineArgs {
                 max_document_bytes: self.max_document_bytes,
                 max_chunks_per_document: self.max_chunks_per_document,
             },
+            parser: self.parser()?,
+            durability: self.sqlite_synchronous,
         })
     }
 }

@@ -24,6 +24,15 @@ mod telemetry;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // A parser worker (see `ragd_backends::loaders`) starts from nothing: no settings file (it
+    // holds secrets), no logging, no runtime.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a == ragd_backends::loaders::PARSER_WORKER_ARG)
+    {
+        return ragd_backends::loaders::parser_worker_main(&args[1..]);
+    }
     // `.env` in the working directory, as the chapter's settings read it (RAGD_ENV_FILE names
     // another file, or none when empty); real environment variables win over it.
     let (env_file, explicit) = match std::env::var("RAGD_ENV_FILE") {

@@ -3,14 +3,23 @@
 //! Supported: plain text (`.txt` and other UTF-8 text), Markdown, HTML, PDF and DOCX. The type is
 //! taken from the file extension and, when that is unknown, from the content. A file that cannot
 //! be read — corrupt PDF, binary data, text that is not UTF-8 — yields [`Error::Invalid`] naming
-//! the file and the reason; it never panics (parsers that might are isolated).
+//! the file and the reason.
+//!
+//! [`FileExtractor`] parses in the calling process; the server and the CLI use
+//! [`SandboxedExtractor`], which runs the same parsers in a child process under memory, CPU and
+//! time limits, so a document that crashes a parser (a stack overflow aborts the whole process,
+//! whatever `catch_unwind` does) costs one file, not the server.
 
 mod docx;
 mod html;
 mod pdf;
+mod sandbox;
 mod text;
 mod walk;
 
+pub use sandbox::{
+    PARSER_WORKER_ARG, ParserIsolation, ParserLimits, SandboxedExtractor, parser_worker_main,
+};
 pub use walk::{FileEntry, WalkOptions, collect_files};
 
 use ragd_core::ports::Extractor;
@@ -63,12 +72,13 @@ impl Format {
     }
 }
 
-/// Extracts text from every supported format.
+/// Extracts text from every supported format, in this process (on a blocking thread).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileExtractor;
 
-impl Extractor for FileExtractor {
-    fn extract(&self, name: &str, bytes: &[u8]) -> Result<Extracted> {
+impl FileExtractor {
+    /// Parses `bytes` on the calling thread; `name` gives the type and the error messages.
+    pub fn extract_now(name: &str, bytes: &[u8]) -> Result<Extracted> {
         let format = Format::from_name(name).unwrap_or_else(|| Format::sniff(bytes));
         let result = match format {
             Format::Text => text::plain(bytes),
@@ -78,6 +88,20 @@ impl Extractor for FileExtractor {
             Format::Docx => docx::extract(bytes),
         };
         result.map_err(|reason| Error::invalid(format!("{name}: {reason}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Extractor for FileExtractor {
+    async fn extract(&self, name: &str, bytes: Vec<u8>) -> Result<Extracted> {
+        let name = name.to_owned();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            Self::extract_now(&name, &bytes)
+        })
+        .await
+        .map_err(Error::internal)?
     }
 }
 
@@ -95,14 +119,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_reason() {
-        let err = FileExtractor
-            .extract("bad.txt", b"a\xe7\xe3o")
+        let err = FileExtractor::extract_now("bad.txt", b"a\xe7\xe3o")
             .map(|_| ())
             .unwrap_err();
         assert!(err.to_string().starts_with("bad.txt: "), "{err}");
         assert!(err.to_string().contains("UTF-8"), "{err}");
-        let err = FileExtractor
-            .extract("bin.dat", b"\x00\x01\x02\x00\xff")
+        let err = FileExtractor::extract_now("bin.dat", b"\x00\x01\x02\x00\xff")
             .map(|_| ())
             .unwrap_err();
         assert!(err.to_string().contains("binary"), "{err}");

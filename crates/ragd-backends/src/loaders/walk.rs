@@ -1,6 +1,7 @@
 //! Finding the files to ingest: explicit files are taken as they are; directories are walked
 //! recursively, keeping files of a supported format that match the include globs and none of the
-//! exclude globs. Hidden files and directories are skipped unless named explicitly.
+//! exclude globs. Hidden files and directories are skipped unless named explicitly, and so are
+//! symbolic links that lead out of the directory walked, unless `follow_symlinks` is set.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,14 @@ pub struct WalkOptions {
     pub include: Vec<String>,
     /// Globs that exclude a file or directory.
     pub exclude: Vec<String>,
+    /// Follow symbolic links wherever they lead (default: only within the directory walked).
+    pub follow_symlinks: bool,
+}
+
+/// Whether a walked entry stays inside `root` (itself canonical): links are resolved first.
+fn inside(root: &Path, entry: &walkdir::DirEntry) -> bool {
+    !entry.path_is_symlink()
+        || std::fs::canonicalize(entry.path()).is_ok_and(|target| target.starts_with(root))
 }
 
 /// A file found for ingestion.
@@ -59,9 +68,15 @@ pub fn collect_files(paths: &[PathBuf], options: &WalkOptions) -> Result<Vec<Fil
             .follow_links(true)
             .sort_by_file_name()
             .into_iter();
+        let canonical_root = std::fs::canonicalize(root)
+            .map_err(|e| Error::invalid(format!("{}: {e}", root.display())))?;
         let entries = walker.filter_entry(|e| {
             let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
-            !hidden && !matches(&exclude, root, e.path())
+            let allowed = options.follow_symlinks || inside(&canonical_root, e);
+            if !allowed {
+                tracing::warn!(path = %e.path().display(), "skipping a symbolic link that leads out of the directory (--follow-symlinks follows it)");
+            }
+            !hidden && allowed && !matches(&exclude, root, e.path())
         });
         for entry in entries {
             let entry =
@@ -124,7 +139,43 @@ mod tests {
         let opts = WalkOptions {
             include: vec!["*.md".into()],
             exclude: vec!["skip".into()],
+            follow_symlinks: false,
         };
         assert_eq!(names(&opts), ["a.md"]);
+    }
+
+    #[test]
+    fn links_out_of_the_tree_are_followed_only_when_asked() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret.txt"), "x").expect("write");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("a.md"), "x").expect("write");
+        std::fs::create_dir(root.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).expect("link");
+        std::os::unix::fs::symlink(root.join("a.md"), root.join("sub/in.md")).expect("link");
+        let found = |follow_symlinks| -> Vec<String> {
+            let opts = WalkOptions {
+                follow_symlinks,
+                ..WalkOptions::default()
+            };
+            collect_files(&[root.to_path_buf()], &opts)
+                .expect("walk")
+                .into_iter()
+                .map(|f| {
+                    f.path
+                        .strip_prefix(root)
+                        .expect("rel")
+                        .display()
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            found(false),
+            ["a.md", "sub/in.md"],
+            "a link inside the tree is kept"
+        );
+        assert_eq!(found(true), ["a.md", "out/secret.txt", "sub/in.md"]);
     }
 }

@@ -44,6 +44,9 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         index_precision: Default::default(),
         calibration: Calibration::minilm_default(),
         limits: ServiceLimits::default(),
+        // These tests feed trusted files; the worker process is the `ragd` binary, tested end to end.
+        parser: ragd_backends::loaders::ParserIsolation::InProcess,
+        durability: Default::default(),
     }
 }
 

@@ -33,6 +33,33 @@ fn parse_metadata(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, se
         .collect()
 }
 
+/// Reads a file of at most `max` bytes, checking its size before reading it (and never reading
+/// more than `max`, should it grow meanwhile).
+async fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+    let file = tokio::fs::File::open(path).await.map_err(failed)?;
+    let size = file.metadata().await.map_err(failed)?.len();
+    let over = |size: u64| {
+        format!(
+            "{}: {size} bytes is over the limit of {max} bytes per document",
+            path.display()
+        )
+    };
+    if size > max {
+        return Err(over(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(failed)?;
+    if bytes.len() as u64 > max {
+        return Err(over(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 async fn ingest_one(
     service: Arc<RagService>,
     scope: Scope,
@@ -40,14 +67,10 @@ async fn ingest_one(
     path: std::path::PathBuf,
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> FileResult {
-    let bytes = match tokio::fs::read(&path).await {
+    let max = service.limits().max_document_bytes;
+    let bytes = match read_bounded(&path, max).await {
         Ok(b) => b,
-        Err(e) => {
-            return FileResult::Failed {
-                source,
-                error: format!("{}: {e}", path.display()),
-            };
-        }
+        Err(error) => return FileResult::Failed { source, error },
     };
     let request = IngestRequest {
         scope,
@@ -97,6 +120,7 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
     let options = WalkOptions {
         include: args.include.clone(),
         exclude: args.exclude.clone(),
+        follow_symlinks: args.follow_symlinks,
     };
     let files = collect_files(&args.paths, &options).context("finding files")?;
     let started = Instant::now();

@@ -39,6 +39,7 @@ pub(crate) fn ragd(data_dir: &Path) -> Command {
     // Tests send many requests; the rate-limit tests set their own quotas.
     .env("RATE_LIMIT_REQUESTS", "1000000")
     .env("RAGD_LOGIN_RATE_LIMIT", "100000/60")
+    .env("RAGD_LOGIN_ACCOUNT_RATE_LIMIT", "100000/60")
     .env_remove("DEBUG");
     cmd
 }
@@ -228,6 +229,12 @@ impl TestApp {
             .expect("upload");
         assert_eq!(r.status(), 200, "upload failed");
         r.json().await.expect("json")
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and hands back its data dir.
+    pub(crate) fn kill_9(mut self) -> (std::process::ExitStatus, String, tempfile::TempDir) {
+        let _ = self.child.kill();
+        self.terminate_after_signal()
     }
 
     /// Waits for the exit of a server that was sent a signal.

@@ -5,13 +5,17 @@ mod clients;
 #[path = "../common/mod.rs"]
 mod common;
 mod concurrency;
+mod crash;
 mod documents;
 mod helpers;
+mod hostile;
 mod jwks_url;
 mod keys;
 mod lifecycle;
 mod matrix;
 mod oidc;
+mod read_paths;
+mod scopes;
 mod security;
 mod tenants;
 mod validation;
