@@ -21,6 +21,9 @@ pub enum Error {
         /// Names of the blocking rules, in policy order.
         rules: Vec<String>,
     },
+    /// The caller is known but may not do this; the message says what it lacks.
+    #[error("{0}")]
+    Forbidden(String),
     /// The input conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod answer;
+pub mod authz;
 pub mod chunking;
 pub mod error;
 pub mod guardrails;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore, Role};
+use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
+use ragd_core::authz::{AccessPolicy, ActorKind};
 use ragd_core::types::TenantId;
 use sha2::{Digest, Sha256};
 
@@ -77,6 +78,7 @@ pub(crate) async fn principal(
     keys: &Arc<dyn ApiKeyStore>,
     recent: &Recent<ApiKey>,
     presented: &str,
+    policy: &AccessPolicy,
 ) -> ApiResult<Principal> {
     let invalid = || ApiError::unauthorized("invalid API key");
     let prefix = presented
@@ -105,9 +107,7 @@ pub(crate) async fn principal(
     tracing::Span::current().record("user", format!("key:{}", key.prefix).as_str());
     Ok(Principal {
         username: format!("key:{}", key.prefix),
-        tenant: key.tenant,
-        role: Role::Member,
-        scopes: key.scopes,
+        actor: policy.actor(ActorKind::ApiKey, key.tenant, &key.scopes),
     })
 }
 

@@ -18,11 +18,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore, Role, User, UserStore};
+use ragd_core::authz::{AccessPolicy, Actor};
 use ragd_core::types::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::jwt_config::JwtConfig;
 use crate::recent::Recent;
 
@@ -90,23 +91,23 @@ pub(crate) struct Authenticator {
     recent_keys: Recent<ApiKey>,
     keys: Arc<dyn ApiKeyStore>,
     config: JwtConfig,
+    policy: AccessPolicy,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     /// A real hash to verify against when the user does not exist, so the response time does
     /// not tell which usernames exist.
     dummy_hash: String,
+    /// Bounds the password hashes computed at once (19 MiB of memory each).
+    hashing: tokio::sync::Semaphore,
 }
 
-/// Who is calling.
+/// Who is calling: a name for logs and the [`Actor`] that authorization decides on.
 #[derive(Debug, Clone)]
 pub(crate) struct Principal {
-    /// The user, or `key:<prefix>` for an API key.
+    /// The user, `key:<prefix>` for an API key, `oidc:<sub>` for an external token.
     pub(crate) username: String,
-    pub(crate) tenant: TenantId,
-    #[allow(dead_code)] // scopes carry the permissions; the role is kept for tenant management
-    pub(crate) role: Role,
-    pub(crate) scopes: Vec<AccessScope>,
+    pub(crate) actor: Actor,
 }
 
 impl Authenticator {
@@ -131,8 +132,18 @@ impl Authenticator {
             decoding: DecodingKey::from_secret(secret),
             validation,
             dummy_hash: hash_password(&dummy)?,
+            hashing: tokio::sync::Semaphore::new(config.hash_concurrency.max(1)),
+            policy: AccessPolicy::new(
+                TenantId::parse(&config.platform_tenant)
+                    .map_err(|e| ragd_core::Error::invalid(format!("RAGD_PLATFORM_TENANT: {e}")))?,
+            ),
             config,
         })
+    }
+
+    /// The authorization rules.
+    pub(crate) fn policy(&self) -> &AccessPolicy {
+        &self.policy
     }
 
     /// Forgets the API keys read so far: a key revoked through this server stops at once.
@@ -145,9 +156,31 @@ impl Authenticator {
         self.config.expire
     }
 
+    /// A slot to compute one password hash in, or 503: a flood of logins cannot take
+    /// `19 MiB × requests` of memory.
+    fn hashing_slot(&self) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
+        self.hashing.try_acquire().map_err(|_| {
+            ApiError::unavailable(
+                "too many logins at once; retry shortly",
+                Duration::from_secs(1),
+            )
+        })
+    }
+
+    /// Hashes a new password off the async runtime, within the hashing bound.
+    pub(crate) async fn hash(&self, password: SecretString) -> ApiResult<String> {
+        let _slot = self.hashing_slot()?;
+        Ok(
+            tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(ApiError::internal)??,
+        )
+    }
+
     /// Checks a username and password; the same error for an unknown user, a wrong password
-    /// and a disabled user. Hashing runs off the async runtime.
+    /// and a disabled user. Hashing runs off the async runtime, within the hashing bound.
     pub(crate) async fn login(&self, username: &str, password: SecretString) -> ApiResult<String> {
+        let _slot = self.hashing_slot()?;
         let user = self.users.user(username).await?;
         let phc = user
             .as_ref()
@@ -184,14 +217,15 @@ impl Authenticator {
     /// Resolves a bearer token (a JWT or an API key) to a principal.
     pub(crate) async fn principal(&self, token: &str) -> ApiResult<Principal> {
         if token.starts_with(crate::api_keys::KEY_PREFIX) {
-            return crate::api_keys::principal(&self.keys, &self.recent_keys, token).await;
+            return crate::api_keys::principal(&self.keys, &self.recent_keys, token, &self.policy)
+                .await;
         }
         if let Some(external) = &self.config.external {
             let alg = jsonwebtoken::decode_header(token)
                 .map_err(|_| ApiError::unauthorized("invalid token"))?
                 .alg;
             if alg != self.config.algorithm {
-                return external.principal(token, alg).await;
+                return external.principal(token, alg, &self.policy).await;
             }
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
@@ -221,12 +255,9 @@ impl Authenticator {
         match user {
             Some(u) if accepts(&u) => {
                 tracing::Span::current().record("user", claims.sub.as_str());
-                let platform = u.tenant.as_str() == self.config.platform_tenant;
                 Ok(Principal {
                     username: claims.sub,
-                    tenant: u.tenant,
-                    role: u.role,
-                    scopes: AccessScope::of_role(u.role, platform),
+                    actor: self.policy.user(u.tenant, u.role),
                 })
             }
             Some(_) | None => Err(ApiError::unauthorized("the token is no longer valid")),
@@ -237,14 +268,12 @@ impl Authenticator {
 impl Principal {
     /// Fails with 403 unless the principal has `scope`.
     pub(crate) fn require(&self, scope: AccessScope) -> ApiResult<()> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("this needs the {:?} scope", scope.as_str()),
-            ))
-        }
+        Ok(self.actor.require(scope)?)
+    }
+
+    /// The tenant the principal acts in.
+    pub(crate) fn tenant(&self) -> &TenantId {
+        &self.actor.tenant
     }
 }
 

@@ -122,6 +122,7 @@ impl From<ragd_core::Error> for ApiError {
             }
             ragd_core::Error::Invalid(msg) => Self::new(ErrorCode::BadRequest, msg),
             ragd_core::Error::Conflict(msg) => Self::new(ErrorCode::Conflict, msg),
+            ragd_core::Error::Forbidden(msg) => Self::new(ErrorCode::Forbidden, msg),
             ragd_core::Error::Blocked { rules } => {
                 let mut e = Self::new(
                     ErrorCode::GuardrailViolation,

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use ragd_core::accounts::{AccessScope, Role};
+use ragd_core::accounts::AccessScope;
+use ragd_core::authz::{AccessPolicy, ActorKind};
 use ragd_core::types::TenantId;
 use serde_json::Value;
 
@@ -181,7 +182,12 @@ impl Jwks {
     }
 
     /// Verifies a token of the external issuer.
-    pub(crate) async fn principal(&self, token: &str, alg: Algorithm) -> ApiResult<Principal> {
+    pub(crate) async fn principal(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        policy: &AccessPolicy,
+    ) -> ApiResult<Principal> {
         let invalid = || ApiError::unauthorized("invalid token");
         if !matches!(alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(invalid());
@@ -236,9 +242,7 @@ impl Jwks {
             .collect();
         Ok(Principal {
             username: format!("oidc:{sub}"),
-            tenant,
-            role: Role::Member,
-            scopes,
+            actor: policy.actor(ActorKind::External, tenant, &scopes),
         })
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct JwtConfig {
     pub(crate) platform_tenant: String,
     /// How long a looked-up user or API key is reused (see [`crate::recent`]).
     pub(crate) auth_cache_ttl: Duration,
+    /// Password hashes computed at once.
+    pub(crate) hash_concurrency: usize,
 }
 
 /// Validates the token settings, naming the one to fix.
@@ -56,6 +58,10 @@ pub(crate) fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtConfig> {
             .as_str()
             .to_owned(),
         auth_cache_ttl: Duration::from_secs(args.auth_cache_secs),
+        hash_concurrency: match args.login_concurrency {
+            0 => bail!("RAGD_LOGIN_CONCURRENCY must be at least 1"),
+            n => n,
+        },
     })
 }
 

@@ -45,6 +45,18 @@ pub(crate) async fn login(
     let content_type = content_type(request.headers());
     let bytes = body_bytes(request, &state).await?;
     let credentials = parse_credentials(&content_type, bytes).await?;
+    // Per account, whatever the address (the middleware counts per address): guessing one
+    // account's password from many addresses. Names are counted case-insensitively.
+    let account = format!("login-user:{}", credentials.username.to_lowercase());
+    let quota = state.limits.config.login_account;
+    let decision = state.limits.limiter.hit(&account, quota).await?;
+    if !decision.allowed {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many login attempts for this account; retry after the window resets",
+        )
+        .with_retry_after(decision.reset_after));
+    }
     let token = state
         .auth
         .login(&credentials.username, credentials.password)

@@ -28,7 +28,7 @@ pub(crate) async fn get(
         return Err(not_found());
     }
     let job = state.store.job(&id).await?;
-    if job.scope.tenant != principal.tenant {
+    if job.scope.tenant != *principal.tenant() {
         return Err(not_found());
     }
     Ok(Json(convert::job(&job)))

@@ -6,9 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ragd_api::{ApiKeyInfo, NewApiKey};
 use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
+use ragd_core::authz::Action;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Fields, JsonObject};
 use crate::state::AppState;
 
@@ -38,7 +39,8 @@ pub(crate) async fn create(
     principal: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<ApiKeyInfo>)> {
-    principal.require(AccessScope::Admin)?;
+    let policy = state.auth.policy();
+    policy.authorize(&principal.actor, &Action::CreateKey { scopes: &[] })?;
     let mut fields = Fields::new(body);
     let name = fields.required_string("name");
     let lifetime = fields.integer("expires_in_seconds", 1, MAX_LIFETIME_SECS);
@@ -68,17 +70,12 @@ pub(crate) async fn create(
             kind: "missing".into(),
         }]));
     }
-    if let Some(scope) = parsed.iter().find(|s| !principal.scopes.contains(s)) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("you cannot grant the {:?} scope", scope.as_str()),
-        ));
-    }
+    policy.authorize(&principal.actor, &Action::CreateKey { scopes: &parsed })?;
     let expires_at = lifetime
         .and_then(|secs| i64::try_from(secs).ok())
         .map(|secs| chrono::Utc::now() + chrono::Duration::seconds(secs));
     let issued = crate::api_keys::issue(
-        principal.tenant.clone(),
+        principal.tenant().clone(),
         name.unwrap_or_default(),
         parsed,
         expires_at,
@@ -95,8 +92,8 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<ApiKeyInfo>>> {
-    principal.require(AccessScope::Admin)?;
-    let keys = state.store.keys(&principal.tenant).await?;
+    (state.auth.policy()).authorize(&principal.actor, &Action::ListKeys)?;
+    let keys = state.store.keys(principal.tenant()).await?;
     Ok(Json(keys.iter().map(|k| info(k, None)).collect()))
 }
 
@@ -110,8 +107,8 @@ pub(crate) async fn revoke(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(AccessScope::Admin)?;
-    state.store.revoke_key(&principal.tenant, &id).await?;
+    (state.auth.policy()).authorize(&principal.actor, &Action::RevokeKey)?;
+    state.store.revoke_key(principal.tenant(), &id).await?;
     state.auth.forget_keys();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,11 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ragd_api::{NewTenant, NewUserRequest, TenantSummary, UserSummary};
-use ragd_core::accounts::{AccessScope, NewUser, Role, TenantStore, User, UserStore, Username};
+use ragd_core::accounts::{NewUser, Role, TenantStore, User, UserStore, Username};
+use ragd_core::authz::Action;
 use ragd_core::types::TenantId;
 use secrecy::SecretString;
 
-use crate::auth::{Principal, check_password_policy, hash_password};
+use crate::auth::{Principal, check_password_policy};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{Fields, JsonObject};
 use crate::state::AppState;
@@ -41,7 +42,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<TenantSummary>>> {
-    principal.require(AccessScope::Platform)?;
+    (state.auth.policy()).authorize(&principal.actor, &Action::ListTenants)?;
     let tenants = state.store.tenants().await?;
     Ok(Json(
         tenants
@@ -65,7 +66,7 @@ pub(crate) async fn create(
     principal: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<TenantSummary>)> {
-    principal.require(AccessScope::Platform)?;
+    (state.auth.policy()).authorize(&principal.actor, &Action::CreateTenant)?;
     let mut fields = Fields::new(body);
     let name = fields.required_string("name");
     fields.finish()?;
@@ -91,13 +92,14 @@ pub(crate) async fn users(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<UserSummary>>> {
-    principal.require(AccessScope::Admin)?;
-    let platform = principal.require(AccessScope::Platform).is_ok();
+    let policy = state.auth.policy();
+    policy.authorize(&principal.actor, &Action::ListUsers)?;
+    let all = policy.sees_all_tenants(&principal.actor);
     let users = state.store.users().await?;
     Ok(Json(
         users
             .iter()
-            .filter(|u| platform || u.tenant == principal.tenant)
+            .filter(|u| all || u.tenant == *principal.tenant())
             .map(user_summary)
             .collect(),
     ))
@@ -113,7 +115,8 @@ pub(crate) async fn create_user(
     principal: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<UserSummary>)> {
-    principal.require(AccessScope::Admin)?;
+    let policy = state.auth.policy();
+    policy.authorize(&principal.actor, &Action::ListUsers)?;
     let mut fields = Fields::new(body);
     let username = fields.required_string("username");
     let password = fields.required_string("password");
@@ -128,27 +131,29 @@ pub(crate) async fn create_user(
         .map_err(|e| invalid("role", e.to_string()))?;
     let tenant = match tenant {
         Some(t) => TenantId::parse(&t).map_err(|e| invalid("tenant", e.to_string()))?,
-        None => principal.tenant.clone(),
+        None => principal.tenant().clone(),
     };
-    if tenant != principal.tenant {
-        principal.require(AccessScope::Platform)?;
-        if !state
+    policy.authorize(
+        &principal.actor,
+        &Action::CreateUser {
+            tenant: &tenant,
+            role,
+        },
+    )?;
+    if tenant != *principal.tenant()
+        && !state
             .store
             .tenants()
             .await?
             .iter()
             .any(|t| t.name == tenant)
-        {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("tenant {:?} not found", tenant.as_str()),
-            ));
-        }
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("tenant {:?} not found", tenant.as_str()),
+        ));
     }
-    let secret = SecretString::from(password);
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&secret))
-        .await
-        .map_err(ApiError::internal)??;
+    let password_hash = state.auth.hash(SecretString::from(password)).await?;
     let user = state
         .store
         .create_user(NewUser {

@@ -13,7 +13,7 @@ use crate::helpers::{ADMIN, SECRET, TestApp, error_body, ragd};
 const DOC: &str = "0191d9a0-0000-7000-8000-000000000001";
 
 /// Every protected endpoint, with a body where it needs one.
-fn endpoints() -> Vec<(Method, String, Option<Value>)> {
+pub(crate) fn endpoints() -> Vec<(Method, String, Option<Value>)> {
     let q = json!({"query": "What causes spring tides?"});
     vec![
         (Method::POST, "/query".into(), Some(q.clone())),
@@ -61,7 +61,7 @@ fn claims(exp_offset: i64) -> Value {
            "exp": now + exp_offset, "iss": "ragd", "aud": "ragd"})
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &Method,
     path: &str,
@@ -281,7 +281,13 @@ async fn tenant_b_sees_nothing_of_tenant_a() {
         (list["total"].clone(), list["documents"].clone()),
         (json!(0), json!([]))
     );
-    assert_eq!(app.get_json(&b, "/stats").await["documents_count"], 0);
+    let stats = app.get_json(&b, "/stats").await;
+    assert_eq!(
+        (&stats["documents_count"], &stats["vectors_count"]),
+        (&json!(0), &json!(0)),
+        "no count of another tenant: {stats}"
+    );
+    assert!(app.get_json(&a, "/stats").await["vectors_count"].as_u64() > Some(0));
     assert_eq!(app.get_json(&b, "/keys").await, json!([]));
     error_body(
         app.get(&b, &format!("/documents/{doc}")).await,
