@@ -48,6 +48,10 @@ pub struct SearchRequest {
     pub threshold: Option<f32>,
     /// Restrict to one collection.
     pub collection: Option<String>,
+    /// Apply the guardrails (input rules, PII redaction of the sources); `false` needs the
+    /// `guardrails:bypass` scope.
+    #[schema(default = true)]
+    pub use_guardrails: Option<bool>,
 }
 
 /// The result of `POST /search`.
@@ -61,6 +65,8 @@ pub struct SearchResponse {
     pub sources: Vec<Source>,
     /// Seconds spent.
     pub processing_time: f64,
+    /// Guardrail rules that fired (flagged input rules, `pii.*` redactions), as in `/query`.
+    pub guardrails_triggered: Vec<String>,
 }
 
 /// Credentials sent as JSON to `POST /auth/login` (form fields with the same names work too).
@@ -110,7 +116,7 @@ pub struct ProbeResponse {
 pub struct StatsResponse {
     /// Documents visible to the caller (their tenant).
     pub documents_count: u64,
-    /// Vectors in the index (all tenants).
+    /// Vectors (chunks) of the caller's tenant in the index.
     pub vectors_count: u64,
     /// The embedding model.
     pub embeddings_model: String,

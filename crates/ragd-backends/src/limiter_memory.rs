@@ -1,5 +1,10 @@
 //! The in-process [`RateLimiter`]: one fixed window per key in a map. Right for one instance;
 //! several instances behind a load balancer need the shared (Redis) limiter instead.
+//!
+//! Memory is bounded: expired windows are swept at most once per [`SWEEP_EVERY`] (never a scan
+//! per request, however many keys a flood creates), and the map holds at most `max_keys` keys.
+//! When it is full of live windows, a request of a key it does not hold is refused (fail
+//! closed) until windows expire; keys already counted keep working.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,8 +14,10 @@ use async_trait::async_trait;
 use ragd_core::Result;
 use ragd_core::limits::{Decision, Quota, RateLimiter};
 
-/// Keys kept before expired windows are swept.
-const SWEEP_ABOVE: usize = 10_000;
+/// Shortest time between two sweeps of expired windows.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Default most keys held.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -19,16 +26,51 @@ struct Window {
     count: u32,
 }
 
-/// Counts requests in memory.
 #[derive(Debug, Default)]
+struct Windows {
+    by_key: HashMap<String, Window>,
+    last_sweep: Option<Instant>,
+}
+
+/// Counts requests in memory.
+#[derive(Debug)]
 pub struct MemoryRateLimiter {
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<Windows>,
+    max_keys: usize,
+}
+
+impl Default for MemoryRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryRateLimiter {
-    /// An empty limiter.
+    /// An empty limiter holding at most [`DEFAULT_MAX_KEYS`] keys.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_max_keys(DEFAULT_MAX_KEYS)
+    }
+
+    /// An empty limiter holding at most `max_keys` keys.
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            windows: Mutex::new(Windows::default()),
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_key
+            .len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Counts a request at `now` (separate from the clock so tests can move time).
@@ -37,10 +79,24 @@ impl MemoryRateLimiter {
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, w| now.duration_since(w.started) < w.length);
+        let due = windows
+            .last_sweep
+            .is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY);
+        if due && windows.by_key.len() >= self.max_keys / 2 {
+            windows
+                .by_key
+                .retain(|_, w| now.duration_since(w.started) < w.length);
+            windows.last_sweep = Some(now);
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window {
+        if windows.by_key.len() >= self.max_keys && !windows.by_key.contains_key(key) {
+            return Decision {
+                allowed: false,
+                limit: quota.requests,
+                remaining: 0,
+                reset_after: SWEEP_EVERY,
+            };
+        }
+        let window = windows.by_key.entry(key.to_owned()).or_insert(Window {
             started: now,
             length: quota.window,
             count: 0,
@@ -98,5 +154,31 @@ mod tests {
         let next = limiter.hit_at("k", quota, t0 + Duration::from_secs(60));
         assert!(next.allowed);
         assert_eq!(next.remaining, 2);
+    }
+
+    #[test]
+    fn a_flood_of_keys_is_bounded_and_expired_keys_make_room() {
+        let limiter = MemoryRateLimiter::with_max_keys(100);
+        let quota = Quota::new(5, Duration::from_secs(10)).unwrap();
+        let t0 = Instant::now();
+        for i in 0..100 {
+            assert!(limiter.hit_at(&format!("ip:{i}"), quota, t0).allowed);
+        }
+        let refused = limiter.hit_at("ip:new", quota, t0);
+        assert!(
+            !refused.allowed,
+            "full of live windows: a new key is refused"
+        );
+        assert!(
+            limiter.hit_at("ip:7", quota, t0).allowed,
+            "known keys still count"
+        );
+        assert_eq!(limiter.len(), 100);
+        let later = t0 + Duration::from_secs(11);
+        assert!(
+            limiter.hit_at("ip:new", quota, later).allowed,
+            "expired windows were swept"
+        );
+        assert_eq!(limiter.len(), 1);
     }
 }

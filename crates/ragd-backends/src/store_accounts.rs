@@ -205,6 +205,20 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
+    async fn start_file(&self, id: &str, index: u32) -> Result<u32> {
+        let attempts: i64 = sqlx::query_scalar(
+            "UPDATE jobs SET attempts = CASE WHEN attempt_file = ?1 THEN attempts + 1 ELSE 1 END, \
+             attempt_file = ?1 WHERE id = ?2 RETURNING attempts",
+        )
+        .bind(i64::from(index))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        u32::try_from(attempts).map_err(Error::internal)
+    }
+
     async fn unfinished_jobs(&self) -> Result<Vec<Job>> {
         let sql =
             format!("{JOB_SELECT} WHERE j.status IN ('queued', 'running') ORDER BY j.created_at");

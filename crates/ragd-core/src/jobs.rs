@@ -98,4 +98,9 @@ pub trait JobStore: Send + Sync {
     async fn update_job(&self, id: &str, status: JobStatus, files: &[JobFile]) -> Result<()>;
     /// Jobs that were queued or running (to resume after a restart), oldest first.
     async fn unfinished_jobs(&self) -> Result<Vec<Job>>;
+    /// Durably records that the worker starts the file at `index` of the upload and returns
+    /// how many times it has been started, this time included. A start that never reached
+    /// [`JobStore::update_job`] was cut short by a crash or a stop, so the count tells a file
+    /// that keeps taking the process down.
+    async fn start_file(&self, id: &str, index: u32) -> Result<u32>;
 }

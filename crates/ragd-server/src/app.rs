@@ -121,6 +121,7 @@ impl App {
                 config: Arc::new(rate_limits),
             },
             redoc_js: read_redoc(redoc),
+            document_count: Arc::new(crate::recent::Recent::new(crate::routes::health::COUNT_TTL)),
         };
         Ok(Self {
             listener,
@@ -216,13 +217,13 @@ async fn load_engine(
                 .await
                 .context("the model loader panicked")??;
         let engine = Engine::with_store(&config, embedder, Arc::clone(&state.store)).await?;
-        let uploads = config.data_dir.join("uploads");
-        let (jobs, worker) = crate::jobs::start(
-            Arc::clone(&engine.service),
-            Arc::clone(&state.store) as _,
-            uploads,
+        let (jobs, worker) = crate::jobs::start(crate::jobs::WorkerParts {
+            service: Arc::clone(&engine.service),
+            store: Arc::clone(&state.store) as _,
+            uploads: config.data_dir.join("uploads"),
+            file_attempts: state.config.limits.job_file_attempts,
             cancel,
-        )
+        })
         .await?;
         anyhow::Ok((Services { engine, jobs }, worker))
     };

@@ -3,6 +3,12 @@
 //! then ingested before the response; large ones become a job that one background worker runs,
 //! recording progress and per-file results in the database. Jobs left unfinished by a stop are
 //! taken up again at the next start (re-ingesting a file already stored is a no-op).
+//!
+//! Nothing here can loop or leak: a file whose ingestion was cut short by a crash or a stop
+//! `attempts` times is failed with that reason instead of retried at every start; a job whose
+//! worker hits an error ends `failed`; a staging folder is removed when its request ends without
+//! a job (an error, a dropped connection, a timeout: [`Staging`]'s `Drop`), when its job ends,
+//! and at start when no unfinished job owns it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,12 +45,34 @@ pub(crate) struct Manifest {
     pub(crate) metadata: Map<String, Value>,
 }
 
-/// An upload being received.
+/// An upload being received. Dropped without [`Staging::into_job`], it removes its folder.
 pub(crate) struct Staging {
     pub(crate) id: String,
     pub(crate) dir: PathBuf,
     pub(crate) manifest: Manifest,
     pub(crate) total_bytes: u64,
+    /// Whether a job owns the folder now.
+    kept: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let dir = std::mem::take(&mut self.dir);
+        let remove = move || {
+            if let Err(err) = std::fs::remove_dir_all(&dir)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), %err, "could not remove a staging folder");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(io_error)`
@@ -62,6 +90,7 @@ impl Staging {
             dir,
             manifest: Manifest::default(),
             total_bytes: 0,
+            kept: false,
         })
     }
 
@@ -111,10 +140,9 @@ impl Staging {
             .map_err(io_error)
     }
 
-    pub(crate) async fn discard(self) {
-        if let Err(err) = tokio::fs::remove_dir_all(&self.dir).await {
-            tracing::warn!(dir = %self.dir.display(), %err, "could not remove a staging folder");
-        }
+    /// Hands the folder to a job (it is no longer removed on drop).
+    fn into_job(mut self) {
+        self.kept = true;
     }
 }
 
@@ -178,44 +206,75 @@ pub(crate) struct JobQueue {
 }
 
 impl JobQueue {
-    /// Queues a staged upload as a job.
+    /// Queues a staged upload as a job. A full queue refuses it before any job row exists, and
+    /// the staged files go with the refusal.
     pub(crate) async fn submit(
         &self,
         store: &dyn JobStore,
-        staging: &Staging,
+        staging: Staging,
         scope: &Scope,
     ) -> ApiResult<Job> {
-        staging.save_manifest().await?;
-        let total = u32::try_from(staging.manifest.files.len()).map_err(ApiError::internal)?;
-        let job = store.create_job(&staging.id, scope, total).await?;
-        self.tx.try_send(job.id.clone()).map_err(|_| {
+        let slot = self.tx.try_reserve().map_err(|_| {
             ApiError::unavailable(
                 "the ingestion queue is full",
                 std::time::Duration::from_secs(30),
             )
         })?;
+        staging.save_manifest().await?;
+        let total = u32::try_from(staging.manifest.files.len()).map_err(ApiError::internal)?;
+        let job = store.create_job(&staging.id, scope, total).await?;
+        staging.into_job();
+        slot.send(job.id.clone());
         Ok(job)
     }
 }
 
+/// Removes staging folders that no unfinished job owns (left by a crash mid-upload).
+async fn sweep_uploads(uploads: &Path, pending: &[Job]) {
+    let Ok(mut entries) = tokio::fs::read_dir(uploads).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        if pending.iter().any(|job| name == job.id.as_str()) {
+            continue;
+        }
+        tracing::info!(folder = ?name, "removing an abandoned staging folder");
+        if let Err(err) = tokio::fs::remove_dir_all(entry.path()).await {
+            tracing::warn!(folder = ?name, %err, "could not remove a staging folder");
+        }
+    }
+}
+
+/// What the job worker needs.
+pub(crate) struct WorkerParts {
+    pub(crate) service: Arc<RagService>,
+    pub(crate) store: Arc<dyn JobStore>,
+    /// `DATA_DIR/uploads`.
+    pub(crate) uploads: PathBuf,
+    /// Starts of one file after which it is failed instead of retried.
+    pub(crate) file_attempts: u32,
+    pub(crate) cancel: CancellationToken,
+}
+
 /// Starts the worker; unfinished jobs of an earlier run are queued first.
 pub(crate) async fn start(
-    service: Arc<RagService>,
-    store: Arc<dyn JobStore>,
-    uploads: PathBuf,
-    cancel: CancellationToken,
+    parts: WorkerParts,
 ) -> ragd_core::Result<(JobQueue, tokio::task::JoinHandle<()>)> {
-    let pending = store.unfinished_jobs().await?;
+    let pending = parts.store.unfinished_jobs().await?;
+    sweep_uploads(&parts.uploads, &pending).await;
     let (tx, rx) = mpsc::channel(pending.len() + 1024);
     for job in pending {
         tracing::info!(job = %job.id, "resuming an unfinished ingestion job");
         let _ = tx.try_send(job.id);
     }
+    let uploads = parts.uploads.clone();
     let worker = Worker {
-        service,
-        store,
-        uploads: uploads.clone(),
-        cancel,
+        service: parts.service,
+        store: parts.store,
+        uploads: parts.uploads,
+        file_attempts: parts.file_attempts,
+        cancel: parts.cancel,
     };
     let handle = tokio::spawn(worker.run(rx));
     Ok((JobQueue { tx, uploads }, handle))
@@ -225,7 +284,18 @@ struct Worker {
     service: Arc<RagService>,
     store: Arc<dyn JobStore>,
     uploads: PathBuf,
+    file_attempts: u32,
     cancel: CancellationToken,
+}
+
+fn failed_file(source: &str, error: String) -> JobFile {
+    JobFile {
+        source: source.to_owned(),
+        status: "failed".into(),
+        document_id: None,
+        chunks: 0,
+        error: Some(error),
+    }
 }
 
 impl Worker {
@@ -237,8 +307,27 @@ impl Worker {
             };
             if let Err(err) = self.run_job(&id).await {
                 tracing::error!(job = %id, error = %err, "ingestion job failed");
+                self.fail_job(&id).await;
             }
         }
+    }
+
+    /// Ends a job the worker could not run: `failed`, with what it did so far, staging removed.
+    async fn fail_job(&self, id: &str) {
+        let mut files = self
+            .store
+            .job(id)
+            .await
+            .map(|j| j.files)
+            .unwrap_or_default();
+        files.push(failed_file(
+            "*",
+            "the job stopped on an internal error (see the server log)".into(),
+        ));
+        if let Err(err) = self.store.update_job(id, JobStatus::Failed, &files).await {
+            tracing::error!(job = %id, error = %err, "could not mark the job failed");
+        }
+        let _ = tokio::fs::remove_dir_all(self.uploads.join(id)).await;
     }
 
     async fn run_job(&self, id: &str) -> ragd_core::Result<()> {
@@ -247,13 +336,7 @@ impl Worker {
         let manifest: Manifest = match tokio::fs::read(dir.join(MANIFEST)).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(ragd_core::Error::internal)?,
             Err(err) => {
-                let lost = JobFile {
-                    source: "*".into(),
-                    status: "failed".into(),
-                    document_id: None,
-                    chunks: 0,
-                    error: Some(format!("the staged upload is gone: {err}")),
-                };
+                let lost = failed_file("*", format!("the staged upload is gone: {err}"));
                 return self.store.update_job(id, JobStatus::Failed, &[lost]).await;
             }
         };
@@ -265,7 +348,20 @@ impl Worker {
             if self.cancel.is_cancelled() {
                 return Ok(()); // stays `running`; resumed at the next start
             }
-            let done = ingest_file(&self.service, &job.scope, &dir, file, &manifest.metadata).await;
+            let index = u32::try_from(files.len()).map_err(ragd_core::Error::internal)?;
+            let attempts = self.store.start_file(id, index).await?;
+            let done = if attempts > self.file_attempts {
+                tracing::warn!(job = %id, source = %file.name, attempts, "failing a file whose ingestion never finished");
+                failed_file(
+                    &file.name,
+                    format!(
+                        "ingestion of this file was cut short {} times (the server stopped or crashed); not retried",
+                        attempts - 1
+                    ),
+                )
+            } else {
+                ingest_file(&self.service, &job.scope, &dir, file, &manifest.metadata).await
+            };
             files.push(done);
             self.store
                 .update_job(id, JobStatus::Running, &files)

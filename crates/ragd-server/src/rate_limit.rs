@@ -5,7 +5,12 @@
 //! (seconds); a refused one is 429 with `Retry-After`. Probes, metrics and docs are not limited.
 //!
 //! The client address is the TCP peer, unless the peer is a configured trusted proxy: then it is
-//! the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+//! the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. IPv6 clients count
+//! by /64 (one customer network), since one host can hold a whole /64.
+//!
+//! Counters are keyed by the quota group of the path — its first segment, `/documents` for
+//! `/documents/{id}` too — never by the raw path, so fresh ids in a URL give no fresh quota; a
+//! path outside the API is one group, `other`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -78,6 +83,8 @@ pub(crate) struct RateLimitConfig {
     pub(crate) default: Quota,
     /// Per address on `/auth/login`.
     pub(crate) login: Quota,
+    /// Per account on `/auth/login` (counted by the login handler, which reads the name).
+    pub(crate) login_account: Quota,
     /// Per-path quotas replacing the default, e.g. `/documents`.
     pub(crate) paths: Vec<(String, Quota)>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -110,6 +117,45 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) 
         .unwrap_or(peer)
 }
 
+/// The first path segments of the API's routes: each is one quota group.
+const QUOTA_GROUPS: [&str; 10] = [
+    "/auth",
+    "/query",
+    "/search",
+    "/documents",
+    "/jobs",
+    "/keys",
+    "/tenants",
+    "/users",
+    "/stats",
+    "/webhooks",
+];
+
+/// The quota group of a path: its first segment when the API has routes there, else `other`.
+pub(crate) fn quota_group(path: &str) -> &'static str {
+    let first = path
+        .get(1..)
+        .map_or("", |rest| rest.split('/').next().unwrap_or(""));
+    QUOTA_GROUPS
+        .into_iter()
+        .find(|g| g.get(1..) == Some(first))
+        .unwrap_or("other")
+}
+
+/// The address a client is counted by: itself (IPv4), its /64 (IPv6).
+fn counted_as(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 fn exempt(path: &str) -> bool {
     path.starts_with("/health")
         || path == "/metrics"
@@ -123,6 +169,30 @@ fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
     headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+}
+
+/// The limiter key and quota of a request: per address on login, else per quota group and
+/// principal (or address, without credentials).
+fn quota_key(
+    path: &str,
+    principal: Option<&crate::auth::Principal>,
+    address: impl Fn() -> String,
+    config: &RateLimitConfig,
+) -> (String, Quota) {
+    if path == "/auth/login" {
+        return (format!("login:{}", address()), config.login);
+    }
+    let group = quota_group(path);
+    let quota = config
+        .paths
+        .iter()
+        .find(|(g, _)| g == group)
+        .map_or(config.default, |(_, q)| *q);
+    let who = match principal {
+        Some(p) => format!("user:{}/{}", p.tenant().as_str(), p.username),
+        None => format!("ip:{}", address()),
+    };
+    (format!("{group}|{who}"), quota)
 }
 
 /// Counts the request against its quota; 429 when over.
@@ -140,27 +210,16 @@ pub(crate) async fn limit(State(limits): State<Limits>, request: Request, next: 
         .extensions()
         .get::<Authenticated>()
         .and_then(|a| a.principal());
-    let (key, quota) = if path == "/auth/login" {
-        let ip = peer.map(|p| client_ip(p, request.headers(), &config.trusted_proxies));
-        (
-            format!("login:{}", ip.map_or_else(String::new, |i| i.to_string())),
-            config.login,
-        )
-    } else {
-        let quota = config
-            .paths
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map_or(config.default, |(_, q)| *q);
-        let who = match principal {
-            Some(p) => format!("user:{}/{}", p.tenant.as_str(), p.username),
-            None => {
-                let ip = peer.map(|p| client_ip(p, request.headers(), &config.trusted_proxies));
-                format!("ip:{}", ip.map_or_else(String::new, |i| i.to_string()))
-            }
+    // The key is made in a block of its own: the closure borrows the request, which must not
+    // be held across the limiter's await.
+    let (key, quota) = {
+        let address = || {
+            peer.map(|p| counted_as(client_ip(p, request.headers(), &config.trusted_proxies)))
+                .unwrap_or_default()
         };
-        (format!("{path}|{who}"), quota)
+        quota_key(&path, principal, address, config)
     };
+
     let started = std::time::Instant::now();
     let decision = match limits.limiter.hit(&key, quota).await {
         Ok(d) => d,
@@ -214,6 +273,34 @@ mod tests {
             "no trusted proxies configured"
         );
         assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
+
+    #[test]
+    fn paths_count_by_quota_group_and_ipv6_by_network() {
+        assert_eq!(quota_group("/documents"), "/documents");
+        assert_eq!(quota_group("/documents/0190-abc"), "/documents");
+        assert_eq!(quota_group("/query"), "/query");
+        assert_eq!(quota_group("/queryx"), "other");
+        assert_eq!(quota_group("/"), "other");
+        assert_eq!(quota_group("/zzz/1"), "other");
+        assert_eq!(
+            counted_as("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            counted_as("2001:db8:1:2:bbbb::9".parse().unwrap())
+        );
+        assert_ne!(
+            counted_as("2001:db8:1:2::1".parse().unwrap()),
+            counted_as("2001:db8:1:3::1".parse().unwrap())
+        );
+        assert_eq!(counted_as("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.3");
+    }
+
+    #[test]
+    fn every_api_route_has_a_quota_group() {
+        let doc = crate::routes::docs::openapi_document();
+        for path in doc.paths.paths.keys() {
+            let exempt_path = exempt(path);
+            assert!(exempt_path || quota_group(path) != "other", "{path}");
+        }
     }
 
     #[test]

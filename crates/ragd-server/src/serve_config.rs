@@ -105,6 +105,13 @@ pub(crate) struct ServeArgs {
     /// Login attempts per client address, as REQUESTS/SECONDS.
     #[arg(long, env = "RAGD_LOGIN_RATE_LIMIT", default_value = "10/60")]
     pub(crate) login_rate_limit: String,
+    /// Login attempts per account (whatever the address), as REQUESTS/SECONDS: password
+    /// guessing spread over many addresses.
+    #[arg(long, env = "RAGD_LOGIN_ACCOUNT_RATE_LIMIT", default_value = "20/300")]
+    pub(crate) login_account_rate_limit: String,
+    /// Password hashes computed at once (argon2id takes 19 MiB each); logins beyond it get 503.
+    #[arg(long, env = "RAGD_LOGIN_CONCURRENCY", default_value_t = 4)]
+    pub(crate) login_concurrency: usize,
     /// Per-path quotas replacing RATE_LIMIT_*, e.g. `/documents=20/60,/query=600/60`.
     #[arg(long, env = "RAGD_RATE_LIMITS", default_value = "")]
     pub(crate) rate_limits: String,
@@ -133,6 +140,10 @@ pub(crate) struct ServeArgs {
     /// Most files of an upload ingested before the response.
     #[arg(long, env = "RAGD_SYNC_UPLOAD_FILES", default_value_t = 8)]
     pub(crate) sync_upload_files: usize,
+    /// Starts of one file of a job after which it is failed instead of retried (a start that
+    /// never finished was cut short by a crash or a stop).
+    #[arg(long, env = "RAGD_JOB_FILE_ATTEMPTS", default_value_t = 3)]
+    pub(crate) job_file_attempts: u32,
 }
 
 /// Validated settings of the HTTP server.
@@ -158,6 +169,7 @@ pub(crate) struct HttpLimits {
     pub(crate) max_upload_files: usize,
     pub(crate) sync_upload_bytes: usize,
     pub(crate) sync_upload_files: usize,
+    pub(crate) job_file_attempts: u32,
 }
 
 fn rate_limits(args: &ServeArgs) -> anyhow::Result<RateLimitConfig> {
@@ -180,8 +192,15 @@ fn rate_limits(args: &ServeArgs) -> anyhow::Result<RateLimitConfig> {
             .with_context(|| {
                 format!("RAGD_RATE_LIMITS: {entry:?} is not /PATH=REQUESTS/SECONDS")
             })?;
+        let group = crate::rate_limit::quota_group(path);
+        if group != path {
+            bail!(
+                "RAGD_RATE_LIMITS: {path:?} is not a quota group; quotas apply to a route's first \
+                 segment (e.g. /documents also covers /documents/{{id}})"
+            );
+        }
         paths.push((
-            path.to_owned(),
+            group.to_owned(),
             Quota::parse(quota).context("RAGD_RATE_LIMITS")?,
         ));
     }
@@ -193,9 +212,12 @@ fn rate_limits(args: &ServeArgs) -> anyhow::Result<RateLimitConfig> {
         .map(Network::parse)
         .collect::<anyhow::Result<Vec<_>>>()
         .context("RAGD_TRUSTED_PROXIES")?;
+    let login_account =
+        Quota::parse(&args.login_account_rate_limit).context("RAGD_LOGIN_ACCOUNT_RATE_LIMIT")?;
     Ok(RateLimitConfig {
         default,
         login,
+        login_account,
         paths,
         trusted_proxies,
     })
@@ -265,6 +287,7 @@ impl ServeArgs {
                 max_upload_files: self.max_upload_files,
                 sync_upload_bytes: self.sync_upload_bytes,
                 sync_upload_files: self.sync_upload_files,
+                job_file_attempts: self.job_file_attempts.max(1),
             },
         })
     }
@@ -285,12 +308,14 @@ impl ServerConfig {
                 external: None,
                 platform_tenant: "default".into(),
                 auth_cache_ttl: Duration::from_secs(1),
+                hash_concurrency: 2,
             },
             allowed_origins: vec!["http://localhost:3000".into()],
             server_timing: false,
             rate_limits: RateLimitConfig {
                 default: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
                 login: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
+                login_account: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
                 paths: Vec::new(),
                 trusted_proxies: Vec::new(),
             },
@@ -304,6 +329,7 @@ impl ServerConfig {
                 max_upload_files: 10,
                 sync_upload_bytes: 1024,
                 sync_upload_files: 1,
+                job_file_attempts: 3,
             },
         }
     }

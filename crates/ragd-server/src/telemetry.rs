@@ -52,6 +52,27 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// The method as a metric label: the standard ones by name, any other as `other`, so a client
+/// cannot create series by inventing methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    static KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map_or("other", Method::as_str)
+}
+
 /// Seconds-valued histogram buckets for request durations.
 const DURATION_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -117,7 +138,7 @@ pub(crate) async fn request_middleware(
         .get(&REQUEST_ID)
         .and_then(sane_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let span = tracing::info_span!(
         "request",
         http.method = %method,
@@ -196,6 +217,13 @@ pub(crate) async fn expose_route(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_methods_are_one_label() {
+        let zzq = axum::http::Method::from_bytes(b"ZZQ1").unwrap();
+        assert_eq!(method_label(&zzq), "other");
+        assert_eq!(method_label(&axum::http::Method::DELETE), "DELETE");
+    }
 
     #[test]
     fn request_ids_are_kept_only_when_sane() {

@@ -45,7 +45,7 @@ pub(crate) struct UploadParams {
 }
 
 fn visible(doc: Document, principal: &Principal) -> ApiResult<Document> {
-    if doc.scope.tenant == principal.tenant {
+    if doc.scope.tenant == *principal.tenant() {
         Ok(doc)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "document not found"))
@@ -68,7 +68,7 @@ fn scope(principal: &Principal, collection: Option<&str>) -> ApiResult<Scope> {
         None => CollectionName::default(),
     };
     Ok(Scope {
-        tenant: principal.tenant.clone(),
+        tenant: principal.tenant().clone(),
         collection,
     })
 }
@@ -121,36 +121,17 @@ pub(crate) async fn create(
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let services = state.services()?;
     let mut staging = Staging::create(&services.jobs.uploads).await?;
-    let received = receive(&state, &mut staging, multipart).await;
-    let collection = match received {
-        Ok(collection) => collection,
-        Err(err) => {
-            staging.discard().await;
-            return Err(err);
-        }
-    };
-    let scope = match scope(&principal, collection.as_deref()) {
-        Ok(s) => s,
-        Err(err) => {
-            staging.discard().await;
-            return Err(err);
-        }
-    };
+    // On any early return (or a dropped connection) `staging` removes its files.
+    let collection = receive(&state, &mut staging, multipart).await?;
+    let scope = scope(&principal, collection.as_deref())?;
     let limits = state.config.limits;
     let small = staging.total_bytes <= limits.sync_upload_bytes as u64
         && staging.manifest.files.len() <= limits.sync_upload_files;
     if params.run_async.unwrap_or(!small) {
         let job = services
             .jobs
-            .submit(state.store.as_ref(), &staging, &scope)
-            .await;
-        let job = match job {
-            Ok(job) => job,
-            Err(err) => {
-                staging.discard().await;
-                return Err(err);
-            }
-        };
+            .submit(state.store.as_ref(), staging, &scope)
+            .await?;
         let location =
             HeaderValue::from_str(&format!("/jobs/{}", job.id)).map_err(ApiError::internal)?;
         return Ok((
@@ -174,7 +155,7 @@ pub(crate) async fn create(
             .await,
         );
     }
-    staging.discard().await;
+    drop(staging);
     Ok(Json(summary(&files, started.elapsed().as_secs_f64())).into_response())
 }
 
@@ -258,7 +239,7 @@ pub(crate) async fn list(
         ));
     }
     let filter = DocumentFilter {
-        tenant: Some(principal.tenant.as_str().to_owned()),
+        tenant: Some(principal.tenant().as_str().to_owned()),
         collection: params.collection,
         limit,
         offset: params.offset.unwrap_or(0),

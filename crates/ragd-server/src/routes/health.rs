@@ -1,5 +1,9 @@
 //! Probes and numbers: `/health` (the chapter's, cheap: no embedding per probe), `/health/live`,
 //! `/health/ready`, `/stats` and `/metrics`.
+//!
+//! Unauthenticated probes and scrapes reveal nothing of any tenant and cost at most one count
+//! query a second however often they are called (the count is reused for [`COUNT_TTL`]);
+//! `/stats` counts the caller's tenant only.
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +12,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ragd_api::{HealthResponse, ProbeResponse, StatsResponse};
-use ragd_core::ports::{DocumentStore, VectorIndex};
+use ragd_core::ports::DocumentStore;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -16,12 +20,25 @@ use crate::state::AppState;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How long the document count of `/health` and `/metrics` is reused.
+pub(crate) const COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// All documents, counted at most once per [`COUNT_TTL`].
+async fn document_count(state: &AppState) -> ragd_core::Result<u64> {
+    if let Some(n) = state.document_count.get("all") {
+        return Ok(n);
+    }
+    let n = state.store.count_documents(None).await?;
+    state.document_count.put("all", &n);
+    Ok(n)
+}
+
 /// Service health: database and model status.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = HealthResponse)))]
 pub(crate) async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
     let database_status = match state.store.ping().await {
         Err(_) => "unhealthy",
-        Ok(()) => match state.store.count_documents(None).await {
+        Ok(()) => match document_count(&state).await {
             Ok(0) => "empty",
             Ok(_) => "healthy",
             Err(_) => "unhealthy",
@@ -77,14 +94,17 @@ pub(crate) async fn stats(
     principal: Principal,
 ) -> ApiResult<Json<StatsResponse>> {
     principal.require(ragd_core::accounts::AccessScope::Query)?;
-    let services = state.services()?;
+    state.services()?;
     let documents_count = state
         .store
-        .count_documents(Some(principal.tenant.as_str()))
+        .count_documents(Some(principal.tenant().as_str()))
         .await?;
     Ok(Json(StatsResponse {
         documents_count,
-        vectors_count: services.engine.index.len() as u64,
+        vectors_count: state
+            .store
+            .count_chunks(principal.tenant().as_str())
+            .await?,
         embeddings_model: state.model_id.to_string(),
         llm_model: "extractive".into(),
         uptime: state.started.elapsed().as_secs_f64(),
@@ -99,7 +119,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> ApiResult<impl Int
         .metrics
         .as_ref()
         .ok_or_else(|| ApiError::internal("metrics are disabled"))?;
-    if let Ok(count) = state.store.count_documents(None).await {
+    if let Ok(count) = document_count(&state).await {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("rag_documents_total").set(count as f64);
     }

@@ -2,9 +2,9 @@
 //! map the result). [`router`] assembles them with the cross-cutting layers.
 
 mod auth;
-mod docs;
+pub(crate) mod docs;
 mod documents;
-mod health;
+pub(crate) mod health;
 mod jobs;
 mod keys;
 mod query;
@@ -183,6 +183,7 @@ mod tests {
                 config: Arc::new(ServerConfig::for_tests().rate_limits),
             },
             redoc_js: None,
+            document_count: Arc::new(crate::recent::Recent::new(crate::routes::health::COUNT_TTL)),
         }
     }
 

@@ -33,7 +33,7 @@ fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveReque
         threshold.unwrap_or(DEFAULT_THRESHOLD),
     );
     Some(RetrieveRequest {
-        tenant: principal.tenant.clone(),
+        tenant: principal.tenant().clone(),
         collection,
         query: query?,
         k: TopK::new(usize::try_from(k).ok()?).ok()?,
@@ -112,15 +112,26 @@ pub(crate) async fn search(
     let started = Instant::now();
     let mut fields = Fields::new(body);
     let request = retrieval(&mut fields, &principal);
+    let use_guardrails = fields.boolean("use_guardrails").unwrap_or(true);
     fields.finish()?;
-    principal.require(AccessScope::Query)?;
     let request =
         request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
-    let hits = state.services()?.engine.service.retrieve(&request).await?;
+    principal.require(AccessScope::Query)?;
+    if !use_guardrails {
+        principal.require(AccessScope::GuardrailsBypass)?;
+    }
+    let guarded = state
+        .services()?
+        .engine
+        .service
+        .guarded_retrieve(&request, use_guardrails)
+        .await?;
+    crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
     Ok(Json(SearchResponse {
         request_id: current_request_id(),
         query: request.query,
-        sources: hits.iter().map(convert::source).collect(),
+        sources: guarded.hits.iter().map(convert::source).collect(),
         processing_time: started.elapsed().as_secs_f64(),
+        guardrails_triggered: guarded.triggered,
     }))
 }

@@ -66,13 +66,7 @@ pub(super) async fn receive(
                     .await?;
             }
             None => {
-                let text = field.text().await.map_err(multipart_error)?;
-                if text.len() > 64 * 1024 {
-                    return Err(ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!("form field {name:?} is too large"),
-                    ));
-                }
+                let text = small_field(&name, field).await?;
                 match name.as_str() {
                     "collection" => collection = Some(text),
                     "metadata" => staging.manifest.metadata = metadata_field(&text)?,
@@ -95,6 +89,29 @@ pub(super) async fn receive(
         ));
     }
     Ok(collection)
+}
+
+/// Largest non-file form field (`collection`, `metadata`).
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Reads a non-file field, refusing it with 413 as soon as it passes [`MAX_FIELD_BYTES`]
+/// (never buffering more), and with 422 when it is not UTF-8.
+async fn small_field(
+    name: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("form field {name:?} is larger than {MAX_FIELD_BYTES} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| field_error(name, "invalid", format!("form field {name:?} is not UTF-8")))
 }
 
 pub(super) fn field_error(field: &str, kind: &str, message: String) -> ApiError {
