@@ -15,11 +15,12 @@ mkdir -p "$out"
 corpus=$out/isolation-corpus
 if [ ! -d "$corpus" ]; then
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download postgresql-doc-15 texlive-latex-recommended-doc >/dev/null)
+  (cd "$tmp" && apt-get download postgresql-doc-15 texlive-latex-recommended-doc >/dev/null 2>&1)
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/x"; done
   mkdir -p "$corpus.partial"
-  { find "$tmp/x" -name '*.html' | sort | head -n "${HTML:-300}"
-    find "$tmp/x" -name '*.pdf' | sort | head -n "${PDF:-12}"; } |
+  # sed, not head: head would close the pipe early and fail the script under pipefail.
+  { find "$tmp/x" -name '*.html' | sort | sed -n "1,${HTML:-300}p"
+    find "$tmp/x" -name '*.pdf' | sort | sed -n "1,${PDF:-12}p"; } |
     nl -w4 -nrz | while read -r n path; do cp "$path" "$corpus.partial/$n-$(basename "$path")"; done
   mv "$corpus.partial" "$corpus"
   rm -rf "$tmp"

@@ -76,6 +76,8 @@ pub struct LoginRequest {
     pub username: String,
     /// Password.
     pub password: String,
+    /// The user's tenant; needed only when several tenants have a user of this name.
+    pub tenant: Option<String>,
 }
 
 /// A bearer token.
@@ -219,6 +221,9 @@ pub struct ApiKeyInfo {
     pub expires_at: Option<DateTime<Utc>>,
     /// Revocation time, if revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The user who created the key (it works only while that user is enabled); absent for
+    /// keys made by an operator (`ragd keys create`) or an identity-provider token.
+    pub owner: Option<String>,
 }
 
 /// `POST /tenants`.

@@ -76,9 +76,16 @@ impl SqliteStore {
             .map_err(db_err)
     }
 
-    async fn update_user(&self, username: &str, set: &str, bind: Option<&str>) -> Result<User> {
+    async fn update_user(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+        set: &str,
+        bind: Option<&str>,
+    ) -> Result<User> {
         let sql = format!(
-            "UPDATE users SET {set}, token_epoch = token_epoch + 1, updated_at = ? WHERE username = ?"
+            "UPDATE users SET {set}, token_epoch = token_epoch + 1, updated_at = ? \
+             WHERE username = ? AND tenant_id = (SELECT id FROM tenants WHERE name = ?)"
         );
         let mut q = sqlx::query(&sql);
         if let Some(value) = bind {
@@ -87,15 +94,16 @@ impl SqliteStore {
         let done = q
             .bind(Utc::now())
             .bind(username)
+            .bind(tenant.as_str())
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
+        let missing =
+            || Error::NotFound(format!("user {username:?} of tenant {:?}", tenant.as_str()));
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound(format!("user {username:?}")));
+            return Err(missing());
         }
-        self.user(username)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("user {username:?}")))
+        self.user(tenant, username).await?.ok_or_else(missing)
     }
 }
 
@@ -106,7 +114,7 @@ impl UserStore for SqliteStore {
         let now = Utc::now();
         let done = sqlx::query(
             "INSERT INTO users (id, username, tenant_id, role, password_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, username) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(user.username.as_str())
@@ -124,19 +132,30 @@ impl UserStore for SqliteStore {
                 user.username.as_str()
             )));
         }
-        self.user(user.username.as_str())
+        self.user(&user.tenant, user.username.as_str())
             .await?
             .ok_or_else(|| Error::internal("user vanished after insert"))
     }
 
-    async fn user(&self, username: &str) -> Result<Option<User>> {
-        let sql = format!("{USER_SELECT} WHERE u.username = ?");
+    async fn user(&self, tenant: &TenantId, username: &str) -> Result<Option<User>> {
+        let sql = format!("{USER_SELECT} WHERE u.username = ? AND t.name = ?");
         let row = sqlx::query(&sql)
             .bind(username)
+            .bind(tenant.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn users_named(&self, username: &str) -> Result<Vec<User>> {
+        let sql = format!("{USER_SELECT} WHERE u.username = ? ORDER BY t.name");
+        let rows = sqlx::query(&sql)
+            .bind(username)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(user_from_row).collect()
     }
 
     async fn users(&self) -> Result<Vec<User>> {
@@ -148,13 +167,24 @@ impl UserStore for SqliteStore {
         rows.iter().map(user_from_row).collect()
     }
 
-    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User> {
+    async fn set_disabled(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+        disabled: bool,
+    ) -> Result<User> {
         let flag = if disabled { "1" } else { "0" };
-        self.update_user(username, "disabled = ?", Some(flag)).await
+        self.update_user(tenant, username, "disabled = ?", Some(flag))
+            .await
     }
 
-    async fn set_password(&self, username: &str, password_hash: &str) -> Result<User> {
-        self.update_user(username, "password_hash = ?", Some(password_hash))
+    async fn set_password(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<User> {
+        self.update_user(tenant, username, "password_hash = ?", Some(password_hash))
             .await
     }
 }

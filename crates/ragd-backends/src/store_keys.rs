@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::store_sqlite::{SqliteStore, db_err};
 
 const KEY_SELECT: &str = "SELECT k.id, k.prefix, k.secret_hash, t.name AS tenant, k.name, \
-    k.scopes, k.created_at, k.expires_at, k.revoked_at FROM api_keys k \
+    k.scopes, k.created_at, k.expires_at, k.revoked_at, k.owner FROM api_keys k \
     JOIN tenants t ON t.id = k.tenant_id";
 
 fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
@@ -33,6 +33,7 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKey> {
             .map_err(db_err)?,
         expires_at: row.try_get("expires_at").map_err(db_err)?,
         revoked_at: row.try_get("revoked_at").map_err(db_err)?,
+        owner: row.try_get("owner").map_err(db_err)?,
     })
 }
 
@@ -42,8 +43,8 @@ impl ApiKeyStore for SqliteStore {
         let tenant = self.tenant_row_id(&key.tenant).await?;
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
         sqlx::query(
-            "INSERT INTO api_keys (id, prefix, secret_hash, tenant_id, name, scopes, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, prefix, secret_hash, tenant_id, name, scopes, created_at, expires_at, owner) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(&key.prefix)
@@ -53,6 +54,7 @@ impl ApiKeyStore for SqliteStore {
         .bind(scopes.join(","))
         .bind(key.created_at)
         .bind(key.expires_at)
+        .bind(&key.owner)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

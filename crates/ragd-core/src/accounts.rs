@@ -69,7 +69,7 @@ impl Username {
 pub struct User {
     /// Stable id (UUID).
     pub id: String,
-    /// Login name, unique across tenants.
+    /// Login name, unique within its tenant.
     pub username: Username,
     /// The tenant the user belongs to.
     pub tenant: TenantId,
@@ -109,19 +109,28 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// Where users live.
+/// Where users live. A username is unique within its tenant; the same name in two tenants is
+/// two users.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates a user; [`crate::Error::Conflict`] when the name is taken.
+    /// Creates a user; [`crate::Error::Conflict`] when its tenant already has the name.
     async fn create_user(&self, user: NewUser) -> Result<User>;
-    /// The user with this name.
-    async fn user(&self, username: &str) -> Result<Option<User>>;
+    /// The user of `tenant` with this name.
+    async fn user(&self, tenant: &TenantId, username: &str) -> Result<Option<User>>;
+    /// The users with this name in any tenant (a login that names no tenant), by tenant.
+    async fn users_named(&self, username: &str) -> Result<Vec<User>>;
     /// All users, by name.
     async fn users(&self) -> Result<Vec<User>>;
     /// Enables or disables a user (disabling bumps the token epoch).
-    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User>;
+    async fn set_disabled(&self, tenant: &TenantId, username: &str, disabled: bool)
+    -> Result<User>;
     /// Replaces the password hash (bumps the token epoch).
-    async fn set_password(&self, username: &str, password_hash: &str) -> Result<User>;
+    async fn set_password(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<User>;
 }
 
 /// What a principal (a user or an API key) may do.
@@ -214,6 +223,9 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The user who created it: the key works only while that user exists and is enabled.
+    /// `None` for keys made by an operator (`ragd keys create`) or an identity-provider token.
+    pub owner: Option<String>,
 }
 
 /// Where API keys live.

@@ -42,13 +42,25 @@ pub(crate) struct IssuedKey {
     pub(crate) key: ApiKey,
 }
 
-/// Makes a key for `tenant`; the caller stores `key` and shows `secret` once.
-pub(crate) fn issue(
-    tenant: TenantId,
-    name: String,
-    scopes: Vec<AccessScope>,
-    expires_at: Option<DateTime<Utc>>,
-) -> IssuedKey {
+/// What a new key is.
+pub(crate) struct KeySpec {
+    pub(crate) tenant: TenantId,
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<AccessScope>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    /// The user creating it, if a user is.
+    pub(crate) owner: Option<String>,
+}
+
+/// Makes a key; the caller stores `key` and shows `secret` once.
+pub(crate) fn issue(spec: KeySpec) -> IssuedKey {
+    let KeySpec {
+        tenant,
+        name,
+        scopes,
+        expires_at,
+        owner,
+    } = spec;
     let prefix = random_hex(6);
     let secret = format!("{KEY_PREFIX}{prefix}_{}", random_hex(16));
     let key = ApiKey {
@@ -61,6 +73,7 @@ pub(crate) fn issue(
         created_at: Utc::now(),
         expires_at,
         revoked_at: None,
+        owner,
     };
     IssuedKey { secret, key }
 }
@@ -72,14 +85,15 @@ fn accepts(key: &ApiKey, presented_hash: &str) -> bool {
         && key.expires_at.is_none_or(|at| at > Utc::now())
 }
 
-/// Resolves a presented key to a principal: unknown, revoked and expired keys are all 401. A
-/// recently read key is reused only when it accepts (see [`crate::recent`]).
+/// Resolves a presented key to a principal and the key's owner (whose state the caller checks):
+/// unknown, revoked and expired keys are all 401. A recently read key is reused only when it
+/// accepts (see [`crate::recent`]).
 pub(crate) async fn principal(
     keys: &Arc<dyn ApiKeyStore>,
     recent: &Recent<ApiKey>,
     presented: &str,
     policy: &AccessPolicy,
-) -> ApiResult<Principal> {
+) -> ApiResult<(Principal, Option<String>)> {
     let invalid = || ApiError::unauthorized("invalid API key");
     let prefix = presented
         .strip_prefix(KEY_PREFIX)
@@ -105,10 +119,11 @@ pub(crate) async fn principal(
         return Err(ApiError::unauthorized("this API key has expired"));
     }
     tracing::Span::current().record("user", format!("key:{}", key.prefix).as_str());
-    Ok(Principal {
+    let principal = Principal {
         username: format!("key:{}", key.prefix),
         actor: policy.actor(ActorKind::ApiKey, key.tenant, &key.scopes),
-    })
+    };
+    Ok((principal, key.owner))
 }
 
 #[cfg(test)]
@@ -117,18 +132,14 @@ mod tests {
 
     #[test]
     fn keys_are_random_prefixed_and_hashed() {
-        let a = issue(
-            TenantId::default(),
-            "a".into(),
-            vec![AccessScope::Query],
-            None,
-        );
-        let b = issue(
-            TenantId::default(),
-            "b".into(),
-            vec![AccessScope::Query],
-            None,
-        );
+        let spec = |name: &str| KeySpec {
+            tenant: TenantId::default(),
+            name: name.into(),
+            scopes: vec![AccessScope::Query],
+            expires_at: None,
+            owner: None,
+        };
+        let (a, b) = (issue(spec("a")), issue(spec("b")));
         assert!(
             a.secret
                 .starts_with(&format!("{KEY_PREFIX}{}_", a.key.prefix))

@@ -35,12 +35,13 @@ pub(crate) struct App {
 async fn bootstrap_admin(
     store: &SqliteStore,
     admin: Option<&(String, SecretString)>,
+    platform: &TenantId,
 ) -> anyhow::Result<()> {
     let Some((name, password)) = admin else {
         return Ok(());
     };
     let username = Username::parse(name).context("RAGD_ADMIN_USERNAME")?;
-    if store.user(username.as_str()).await?.is_some() {
+    if store.user(platform, username.as_str()).await?.is_some() {
         return Ok(());
     }
     check_password_policy(secrecy::ExposeSecret::expose_secret(password))
@@ -49,7 +50,7 @@ async fn bootstrap_admin(
     store
         .create_user(NewUser {
             username,
-            tenant: TenantId::default(),
+            tenant: platform.clone(),
             role: Role::Admin,
             password_hash,
         })
@@ -82,7 +83,9 @@ impl App {
                 .await
                 .context("opening the database")?,
         );
-        bootstrap_admin(&store, config.bootstrap_admin.as_ref()).await?;
+        let platform =
+            TenantId::parse(&config.jwt.platform_tenant).context("RAGD_PLATFORM_TENANT")?;
+        bootstrap_admin(&store, config.bootstrap_admin.as_ref(), &platform).await?;
         if let Some(jwks) = &config.jwt.external {
             jwks.start().await;
         }

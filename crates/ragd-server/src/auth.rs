@@ -69,6 +69,11 @@ fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
+/// The key of a user in the recent-users cache (a tenant name holds no NUL).
+fn user_key(tenant: &TenantId, username: &str) -> String {
+    format!("{}\0{username}", tenant.as_str())
+}
+
 /// The claims of a ragd login token.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -177,11 +182,33 @@ impl Authenticator {
         )
     }
 
+    /// The user a login names: in `tenant`, or — without one — the only user of that name in
+    /// any tenant (a name several tenants have needs the tenant; answered like a wrong password,
+    /// so nothing tells which names exist where).
+    async fn login_user(
+        &self,
+        tenant: Option<&TenantId>,
+        username: &str,
+    ) -> ApiResult<Option<User>> {
+        Ok(match tenant {
+            Some(tenant) => self.users.user(tenant, username).await?,
+            None => {
+                let mut named = self.users.users_named(username).await?;
+                if named.len() == 1 { named.pop() } else { None }
+            }
+        })
+    }
+
     /// Checks a username and password; the same error for an unknown user, a wrong password
     /// and a disabled user. Hashing runs off the async runtime, within the hashing bound.
-    pub(crate) async fn login(&self, username: &str, password: SecretString) -> ApiResult<String> {
+    pub(crate) async fn login(
+        &self,
+        tenant: Option<&TenantId>,
+        username: &str,
+        password: SecretString,
+    ) -> ApiResult<String> {
         let _slot = self.hashing_slot()?;
-        let user = self.users.user(username).await?;
+        let user = self.login_user(tenant, username).await?;
         let phc = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
@@ -190,11 +217,14 @@ impl Authenticator {
                 .await
                 .map_err(ApiError::internal)?;
         if let Some(user) = &user {
-            self.recent_users.put(user.username.as_str(), user);
+            self.recent_users
+                .put(&user_key(&user.tenant, user.username.as_str()), user);
         }
         match user {
             Some(user) if matches && !user.disabled => self.issue(&user),
-            Some(_) | None => Err(ApiError::unauthorized("invalid username or password")),
+            Some(_) | None => Err(ApiError::unauthorized(
+                "invalid username or password (a name that several tenants have needs `tenant` too)",
+            )),
         }
     }
 
@@ -214,11 +244,35 @@ impl Authenticator {
             .map_err(ApiError::internal)
     }
 
+    /// A key works only while the user who made it exists and is enabled (read through the same
+    /// short-lived cache as tokens, which only ever accepts).
+    async fn check_key_owner(&self, tenant: &TenantId, owner: &str) -> ApiResult<()> {
+        let key = user_key(tenant, owner);
+        if self.recent_users.get(&key).is_some_and(|u| !u.disabled) {
+            return Ok(());
+        }
+        let user = self.users.user(tenant, owner).await?;
+        match user {
+            Some(u) if !u.disabled => {
+                self.recent_users.put(&key, &u);
+                Ok(())
+            }
+            Some(_) | None => Err(ApiError::unauthorized(
+                "the user who created this API key is disabled or gone",
+            )),
+        }
+    }
+
     /// Resolves a bearer token (a JWT or an API key) to a principal.
     pub(crate) async fn principal(&self, token: &str) -> ApiResult<Principal> {
         if token.starts_with(crate::api_keys::KEY_PREFIX) {
-            return crate::api_keys::principal(&self.keys, &self.recent_keys, token, &self.policy)
-                .await;
+            let (principal, owner) =
+                crate::api_keys::principal(&self.keys, &self.recent_keys, token, &self.policy)
+                    .await?;
+            if let Some(owner) = owner {
+                self.check_key_owner(principal.tenant(), &owner).await?;
+            }
+            return Ok(principal);
         }
         if let Some(external) = &self.config.external {
             let alg = jsonwebtoken::decode_header(token)
@@ -238,16 +292,17 @@ impl Authenticator {
                 ApiError::unauthorized(why)
             })?;
         let claims = data.claims;
-        let accepts = |u: &User| {
-            !u.disabled && u.token_epoch == claims.ver && u.tenant.as_str() == claims.tid
-        };
+        let tenant =
+            TenantId::parse(&claims.tid).map_err(|_| ApiError::unauthorized("invalid token"))?;
+        let accepts = |u: &User| !u.disabled && u.token_epoch == claims.ver && u.tenant == tenant;
+        let key = user_key(&tenant, &claims.sub);
         // A cached user only ever accepts: one that would refuse is read again.
-        let user = match self.recent_users.get(&claims.sub).filter(accepts) {
+        let user = match self.recent_users.get(&key).filter(accepts) {
             Some(user) => Some(user),
             None => {
-                let user = self.users.user(&claims.sub).await?;
+                let user = self.users.user(&tenant, &claims.sub).await?;
                 if let Some(user) = &user {
-                    self.recent_users.put(&claims.sub, user);
+                    self.recent_users.put(&key, user);
                 }
                 user
             }

@@ -189,20 +189,29 @@ pub(crate) enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable a user: they cannot log in and their tokens stop working.
+    /// Disable a user: they cannot log in, and their tokens and API keys stop working.
     Disable {
         /// Login name.
         username: String,
+        /// Tenant of the user.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
     },
     /// Enable a disabled user.
     Enable {
         /// Login name.
         username: String,
+        /// Tenant of the user.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
     },
     /// Change a user's password (their existing tokens stop working).
     Passwd {
         /// Login name.
         username: String,
+        /// Tenant of the user.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
         #[command(flatten)]
         password: PasswordArgs,
     },

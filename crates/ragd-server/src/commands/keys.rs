@@ -27,8 +27,14 @@ pub(crate) async fn run(store: &SqliteStore, cmd: KeysCommand) -> anyhow::Result
                 }
                 None => None,
             };
-            let issued =
-                crate::api_keys::issue(TenantId::parse(&tenant)?, name, scopes, expires_at);
+            // An operator's key: no owning user.
+            let issued = crate::api_keys::issue(crate::api_keys::KeySpec {
+                tenant: TenantId::parse(&tenant)?,
+                name,
+                scopes,
+                expires_at,
+                owner: None,
+            });
             let key = store.create_key(issued.key).await?;
             eprintln!(
                 "created key {} (id {}); it is shown only now:",

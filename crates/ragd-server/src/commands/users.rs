@@ -75,20 +75,32 @@ pub(crate) async fn run(store: &SqliteStore, cmd: UsersCommand) -> anyhow::Resul
                 }
             }
         }
-        UsersCommand::Disable { username } => {
-            store.set_disabled(&username, true).await?;
-            println!("disabled {username}");
+        UsersCommand::Disable { username, tenant } => {
+            store
+                .set_disabled(&TenantId::parse(&tenant)?, &username, true)
+                .await?;
+            println!("disabled {username} (tenant {tenant})");
         }
-        UsersCommand::Enable { username } => {
-            store.set_disabled(&username, false).await?;
-            println!("enabled {username}");
+        UsersCommand::Enable { username, tenant } => {
+            store
+                .set_disabled(&TenantId::parse(&tenant)?, &username, false)
+                .await?;
+            println!("enabled {username} (tenant {tenant})");
         }
-        UsersCommand::Passwd { username, password } => {
+        UsersCommand::Passwd {
+            username,
+            tenant,
+            password,
+        } => {
             let password = read_password(&password)?;
             store
-                .set_password(&username, &hash_password(&password)?)
+                .set_password(
+                    &TenantId::parse(&tenant)?,
+                    &username,
+                    &hash_password(&password)?,
+                )
                 .await?;
-            println!("changed the password of {username}");
+            println!("changed the password of {username} (tenant {tenant})");
         }
     }
     Ok(ExitCode::SUCCESS)

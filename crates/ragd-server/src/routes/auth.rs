@@ -9,6 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use ragd_api::TokenResponse;
+use ragd_core::types::TenantId;
 use secrecy::SecretString;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -21,6 +22,8 @@ pub(crate) const MAX_LOGIN_BYTES: usize = 16 * 1024;
 struct Credentials {
     username: String,
     password: SecretString,
+    /// The user's tenant: needed only when several tenants have the name.
+    tenant: Option<TenantId>,
 }
 
 /// Log in.
@@ -47,7 +50,11 @@ pub(crate) async fn login(
     let credentials = parse_credentials(&content_type, bytes).await?;
     // Per account, whatever the address (the middleware counts per address): guessing one
     // account's password from many addresses. Names are counted case-insensitively.
-    let account = format!("login-user:{}", credentials.username.to_lowercase());
+    let account = format!(
+        "login-user:{}/{}",
+        credentials.tenant.as_ref().map_or("*", TenantId::as_str),
+        credentials.username.to_lowercase()
+    );
     let quota = state.limits.config.login_account;
     let decision = state.limits.limiter.hit(&account, quota).await?;
     if !decision.allowed {
@@ -59,7 +66,11 @@ pub(crate) async fn login(
     }
     let token = state
         .auth
-        .login(&credentials.username, credentials.password)
+        .login(
+            credentials.tenant.as_ref(),
+            &credentials.username,
+            credentials.password,
+        )
         .await?;
     Ok(Json(TokenResponse {
         access_token: token,
@@ -104,12 +115,24 @@ async fn parse_credentials(content_type: &str, bytes: Bytes) -> ApiResult<Creden
     let mut fields = Fields::new(map);
     let username = fields.required_string("username");
     let password = fields.required_string("password");
+    let tenant = fields.string("tenant", 64);
     // Login forms often carry extra fields (OAuth2's grant_type, scope, client_id): allowed.
     fields.check()?;
+    let tenant = match tenant {
+        Some(t) => Some(TenantId::parse(&t).map_err(|e| {
+            ApiError::validation(vec![ragd_api::FieldError {
+                field: "tenant".into(),
+                message: e.to_string(),
+                kind: "invalid".into(),
+            }])
+        })?),
+        None => None,
+    };
     match (username, password) {
         (Some(username), Some(password)) => Ok(Credentials {
             username,
             password: SecretString::from(password),
+            tenant,
         }),
         _ => Err(ApiError::internal("credentials missing after validation")),
     }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ragd_api::{ApiKeyInfo, NewApiKey};
 use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
-use ragd_core::authz::Action;
+use ragd_core::authz::{Action, ActorKind};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -26,6 +26,7 @@ fn info(key: &ApiKey, secret: Option<String>) -> ApiKeyInfo {
         created_at: key.created_at,
         expires_at: key.expires_at,
         revoked_at: key.revoked_at,
+        owner: key.owner.clone(),
     }
 }
 
@@ -74,12 +75,14 @@ pub(crate) async fn create(
     let expires_at = lifetime
         .and_then(|secs| i64::try_from(secs).ok())
         .map(|secs| chrono::Utc::now() + chrono::Duration::seconds(secs));
-    let issued = crate::api_keys::issue(
-        principal.tenant().clone(),
-        name.unwrap_or_default(),
-        parsed,
+    let owner = (principal.actor.kind == ActorKind::User).then(|| principal.username.clone());
+    let issued = crate::api_keys::issue(crate::api_keys::KeySpec {
+        tenant: principal.tenant().clone(),
+        name: name.unwrap_or_default(),
+        scopes: parsed,
         expires_at,
-    );
+        owner,
+    });
     let key = state.store.create_key(issued.key).await?;
     Ok((StatusCode::CREATED, Json(info(&key, Some(issued.secret)))))
 }

@@ -181,3 +181,41 @@ async fn the_cli_creates_lists_and_revokes_keys() {
         .expect("run");
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn a_users_keys_stop_while_the_user_is_disabled() {
+    let app = TestApp::spawn().await;
+    let admin = app.token().await;
+    let body = json!({"username": "ops", "password": "ops-long-password", "role": "admin"});
+    assert_eq!(app.post_json(&admin, "/users", &body).await.status(), 201);
+    let r = app.login("ops", "ops-long-password").await;
+    let ops: Value = r.json().await.expect("json");
+    let ops = ops["access_token"].as_str().expect("token").to_owned();
+    let key = create_key(&app, &ops, json!({"name": "ops-ci", "scopes": ["query"]})).await;
+    assert_eq!(key["owner"], "ops", "{key}");
+    let secret = key["key"].as_str().expect("key").to_owned();
+    assert_eq!(app.get(&secret, "/stats").await.status(), 200);
+
+    succeed(ragd(app.data.path()).args(["users", "disable", "ops"]));
+    eventually_unauthorized("the key of a disabled user still works", || {
+        app.get(&secret, "/stats")
+    })
+    .await;
+    succeed(ragd(app.data.path()).args(["users", "enable", "ops"]));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while app.get(&secret, "/stats").await.status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the key did not come back with its user"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An operator's key (the CLI) has no owner.
+    let out =
+        succeed(ragd(app.data.path()).args(["keys", "create", "--name", "op", "--scope", "query"]));
+    let op_key = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    assert_eq!(app.get(&op_key, "/stats").await.status(), 200);
+}

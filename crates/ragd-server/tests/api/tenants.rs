@@ -140,3 +140,58 @@ async fn platform_admins_manage_tenants_and_tenant_admins_their_own_users() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn usernames_are_unique_per_tenant_and_reveal_nothing_across_tenants() {
+    let app = TestApp::spawn().await;
+    let platform = app.token().await;
+    assert_eq!(
+        app.post_json(&platform, "/tenants", &json!({"name": "acme"}))
+            .await
+            .status(),
+        201
+    );
+    let ana = json!({"username": "ana", "password": "ana-long-password", "role": "admin", "tenant": "acme"});
+    assert_eq!(app.post_json(&platform, "/users", &ana).await.status(), 201);
+    let ana = login(&app, "ana", "ana-long-password").await;
+    // "admin" exists in the platform tenant: acme can have its own, no 409, no hint.
+    let own_admin = json!({"username": "admin", "password": "acme-admin-password"});
+    let r = app.post_json(&ana, "/users", &own_admin).await;
+    assert_eq!(r.status(), 201, "a name of another tenant is free here");
+    error_body(
+        app.post_json(&ana, "/users", &own_admin).await,
+        409,
+        "conflict",
+    )
+    .await;
+
+    // Two "admin" users now: a login without a tenant is refused like a wrong password...
+    let r = app.login("admin", "acme-admin-password").await;
+    error_body(r, 401, "unauthorized").await;
+    // ...and each logs in naming their tenant, into their own tenant.
+    let with_tenant = |tenant: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/auth/login"))
+            .form(&[
+                ("username", "admin"),
+                ("password", password),
+                ("tenant", tenant),
+            ])
+            .send()
+    };
+    let r = with_tenant("acme", "acme-admin-password")
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.expect("json");
+    let acme_admin = token["access_token"].as_str().expect("token");
+    error_body(app.get(acme_admin, "/tenants").await, 403, "forbidden").await;
+    let r = with_tenant("default", crate::helpers::PASSWORD)
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let r = with_tenant("acme", crate::helpers::PASSWORD)
+        .await
+        .expect("send");
+    error_body(r, 401, "unauthorized").await;
+}
