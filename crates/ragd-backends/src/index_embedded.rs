@@ -109,6 +109,41 @@ impl EmbeddedIndex {
         Ok(this)
     }
 
+    /// How many vectors the index holds for keys that are not among `keys` (chunks the store
+    /// no longer has).
+    pub fn extra(&self, keys: &[(ChunkKey, CollectionId)]) -> u64 {
+        let Ok(state) = self.state.read() else {
+            return 0;
+        };
+        let wanted: std::collections::HashSet<ChunkKey> = keys.iter().map(|&(k, _)| k).collect();
+        state
+            .collection_of
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .count() as u64
+    }
+
+    /// Rebuilds the index from the store, every vector re-read (`ragd check --repair`): what
+    /// reconciling cannot see, such as a key the store reused for another chunk of the same
+    /// collection after a restore, is gone afterwards.
+    pub async fn rebuild(&self, store: &SqliteStore) -> Result<()> {
+        let keys: Vec<ChunkKey> = store.chunk_keys().await?.iter().map(|&(k, _)| k).collect();
+        let entries = store.index_entries(&keys).await?;
+        let (config, state) = (self.config.clone(), Arc::clone(&self.state));
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut fresh = State::new(&config)?;
+            fresh.add(&entries, config.build_threads, config.dimensions)?;
+            let mut state = state.write().map_err(poisoned)?;
+            fresh.version = state.version + 1;
+            fresh.saved_version = state.saved_version;
+            *state = fresh;
+            Ok(())
+        })
+        .await
+        .map_err(Error::internal)??;
+        self.flush().await
+    }
+
     /// How many of `keys` the index lacks (vector or collection entry).
     pub fn missing(&self, keys: &[(ChunkKey, CollectionId)]) -> u64 {
         let Ok(state) = self.state.read() else {

@@ -215,8 +215,10 @@ pub struct CheckReport {
     pub vectors: u64,
     /// Documents whose recorded chunk count differs from their stored chunks.
     pub inconsistent_documents: Vec<String>,
-    /// Chunks of the store missing from the index.
+    /// Chunks of the store missing from the index, or filed there under another collection.
     pub missing_vectors: u64,
+    /// Vectors of the index whose chunk the store does not have.
+    pub extra_vectors: u64,
     /// Whether everything agrees.
     pub ok: bool,
 }
@@ -229,16 +231,25 @@ impl Engine {
         let documents =
             ragd_core::ports::DocumentStore::count_documents(self.store.as_ref(), None).await?;
         let missing = self.index.missing(&keys);
+        let extra = self.index.extra(&keys);
         let vectors = ragd_core::ports::VectorIndex::len(self.index.as_ref()) as u64;
-        let ok = inconsistent.is_empty() && missing == 0 && vectors == keys.len() as u64;
+        let ok =
+            inconsistent.is_empty() && missing == 0 && extra == 0 && vectors == keys.len() as u64;
         Ok(CheckReport {
             documents,
             chunks: keys.len() as u64,
             vectors,
             inconsistent_documents: inconsistent,
             missing_vectors: missing,
+            extra_vectors: extra,
             ok,
         })
+    }
+
+    /// Rebuilds the vector index from the store (every vector re-read), then checks again.
+    pub async fn repair(&self) -> Result<CheckReport> {
+        self.index.rebuild(&self.store).await?;
+        self.check().await
     }
 
     /// Loads the model, then opens the stores.

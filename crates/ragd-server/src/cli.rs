@@ -35,11 +35,15 @@ pub(crate) enum Command {
     Ingest(IngestArgs),
     /// Ask a question; prints the answer, its confidence and the cited sources.
     Query(QueryArgs),
-    /// Verify that documents, chunks and index vectors agree (after a crash, for instance).
+    /// Verify that documents, chunks and index vectors agree (after a crash, or a database
+    /// restored beside a newer index, for instance).
     Check {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Rebuild the vector index from the database (every vector re-read), then check.
+        #[arg(long)]
+        repair: bool,
     },
     /// List, show or delete stored documents.
     #[command(subcommand)]

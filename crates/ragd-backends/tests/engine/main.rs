@@ -5,5 +5,6 @@
 mod corpus;
 mod embedding;
 mod helpers;
+mod index_failure;
 mod lifecycle;
 mod persistence;

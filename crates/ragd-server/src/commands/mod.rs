@@ -45,7 +45,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => with_engine(&config, EngineCommand::Ingest(args)).await,
         Command::Query(args) => with_engine(&config, EngineCommand::Query(args)).await,
         Command::Documents(cmd) => with_engine(&config, EngineCommand::Documents(cmd)).await,
-        Command::Check { json } => with_engine(&config, EngineCommand::Check { json }).await,
+        Command::Check { json, repair } => {
+            with_engine(&config, EngineCommand::Check { json, repair }).await
+        }
     }
 }
 
@@ -54,7 +56,7 @@ enum EngineCommand {
     Ingest(crate::cli::IngestArgs),
     Query(crate::cli::QueryArgs),
     Documents(crate::cli::DocumentsCommand),
-    Check { json: bool },
+    Check { json: bool, repair: bool },
 }
 
 async fn with_engine(
@@ -66,8 +68,12 @@ async fn with_engine(
         EngineCommand::Ingest(args) => ingest::run(&engine, args).await?,
         EngineCommand::Query(args) => query::run(&engine, args).await?,
         EngineCommand::Documents(cmd) => documents::run(&engine, cmd).await?,
-        EngineCommand::Check { json } => {
-            let report = engine.check().await?;
+        EngineCommand::Check { json, repair } => {
+            let report = if repair {
+                engine.repair().await?
+            } else {
+                engine.check().await?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

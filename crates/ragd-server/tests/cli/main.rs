@@ -4,4 +4,5 @@
 mod common;
 mod crash;
 mod helpers;
+mod restore;
 mod workflow;

@@ -1,0 +1,108 @@
+//! A document committed to the store whose vector-index update failed must not stay
+//! stored-but-unsearchable: the change is kept and applied before the next one, and a re-upload
+//! of the same bytes retries it instead of answering "unchanged" for an unsearchable document.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use ragd_core::chunking::Chunker;
+use ragd_core::ports::{IndexChanges, VectorIndex};
+use ragd_core::service::ServiceParts;
+use ragd_core::types::{ChunkKey, CollectionId, Embedding};
+use ragd_core::{Error, IngestOutcome, RagService, Result};
+
+use crate::helpers::{config, embedder, engine, retrieve, scope};
+
+/// The real index, refusing changes while `failing` is set.
+struct Flaky {
+    inner: Arc<dyn VectorIndex>,
+    failing: AtomicBool,
+}
+
+#[async_trait]
+impl VectorIndex for Flaky {
+    async fn apply(&self, changes: IndexChanges) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(Error::internal("disk full (simulated)"));
+        }
+        self.inner.apply(changes).await
+    }
+    async fn search(
+        &self,
+        query: &Embedding,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        self.inner.search(query, collections, k).await
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    async fn flush(&self) -> Result<()> {
+        self.inner.flush().await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_index_update_is_retried_not_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let built = engine(dir.path()).await;
+    let flaky = Arc::new(Flaky {
+        inner: Arc::clone(&built.index) as _,
+        failing: AtomicBool::new(true),
+    });
+    let counter = ragd_backends::tokenizer::TokenCount::load(
+        &config(dir.path())
+            .models_dir
+            .join("all-MiniLM-L6-v2/tokenizer.json"),
+    )
+    .expect("tokenizer");
+    let service = RagService::new(ServiceParts {
+        embedder: embedder(),
+        index: Arc::clone(&flaky) as _,
+        store: Arc::clone(&built.store) as _,
+        extractor: Arc::new(ragd_backends::loaders::FileExtractor),
+        chunker: Chunker::new(Default::default(), Arc::new(counter)),
+        calibration: Default::default(),
+        composer: Default::default(),
+        limits: Default::default(),
+        guardrails: Arc::new(Default::default()),
+    });
+    let request = |bytes: &[u8]| ragd_core::service::IngestRequest {
+        scope: scope("default", "documents"),
+        source: "lighthouse.md".into(),
+        bytes: bytes.to_vec(),
+        metadata: serde_json::Map::new(),
+    };
+    let text = b"# Lighthouses\n\nThe Fresnel lens made lighthouse beams visible for twenty miles.";
+    let err = service
+        .ingest(request(text))
+        .await
+        .expect_err("the index refuses");
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    let ask = retrieve(
+        "default",
+        None,
+        "Who made lighthouse beams visible far away?",
+        3,
+        0.0,
+    );
+    assert!(service.retrieve(&ask).await.expect("search").is_empty());
+
+    // Still failing: a re-upload does not claim "unchanged" for an unsearchable document.
+    let err = service
+        .ingest(request(text))
+        .await
+        .expect_err("still refused");
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+
+    flaky.failing.store(false, Ordering::SeqCst);
+    let again = service.ingest(request(text)).await.expect("retried");
+    assert!(matches!(again, IngestOutcome::Unchanged { .. }));
+    let hits = service.retrieve(&ask).await.expect("search");
+    assert!(
+        hits.iter().any(|h| h.chunk.chunk.text.contains("Fresnel")),
+        "{hits:?}"
+    );
+}
