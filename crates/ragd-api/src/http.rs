@@ -142,12 +142,24 @@ pub struct ErrorBody {
     pub message: String,
     /// Per-field problems (validation errors) or other structured detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ErrorDetails>)]
     pub details: Option<serde_json::Value>,
     /// The request id (also in `X-Request-ID`).
     pub request_id: String,
     /// When the error happened.
     pub timestamp: DateTime<Utc>,
+}
+
+/// The shapes of an error's `details` (the schema of [`ErrorBody::details`]): one entry per bad
+/// field in a 422, or an object such as a guardrail refusal's `{"rules": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorDetails {
+    /// The fields that failed validation.
+    Fields(Vec<FieldError>),
+    /// Other structured detail.
+    #[schema(value_type = Object)]
+    Other(serde_json::Map<String, serde_json::Value>),
 }
 
 /// One field that failed validation (an item of `details` in a 422).

@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod documents;
+mod fuzz;
 mod helpers;
 mod hostile;
 mod jwks_url;

@@ -200,3 +200,37 @@ async fn login_is_throttled_per_account_across_addresses() {
     let r = login("198.51.100.9".into(), "someone-else", "wrong-password-1").await;
     assert_eq!(r.expect("send").status(), 401);
 }
+
+#[tokio::test]
+async fn an_upload_that_times_out_leaves_no_staged_files() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(&[("RAGD_REQUEST_TIMEOUT_SECS", "1")]).await;
+    let token = app.token().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /documents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 10000000\r\n\r\n\
+         --XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.expect("write");
+    socket.write_all(&vec![b'a'; 200_000]).await.expect("write");
+    // Then silence: the request times out while its file is half staged.
+    let uploads = app.data.path().join("uploads");
+    let staged = || std::fs::read_dir(&uploads).map_or(0, Iterator::count);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while staged() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while staged() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the staging folder of a timed-out upload was left behind"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(socket);
+}
