@@ -46,13 +46,14 @@ for doc in tides-and-moon.txt volcano-types.html sourdough-bread.md; do
 done
 
 status=0
-"$venv/bin/schemathesis" run openapi.json --url "$base" \
+# From the scratch folder: schemathesis keeps a cache in its working directory.
+(cd "$work" && "$venv/bin/schemathesis" run "$root/openapi.json" --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance \
   --max-examples "$max_examples" --seed "${SEED:-20261205}" --workers 2 \
   --generation-database none \
   --report ndjson --report-ndjson-path "$work/events.ndjson" \
-  --no-color || status=$?
+  --no-color) || status=$?
 python3 - "$work/events.ndjson" <<'PY'
 import json, sys
 calls = 0
