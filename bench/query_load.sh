@@ -5,6 +5,8 @@
 # wrk for 10 s at concurrency C, prints req/s, p50/p99 and the server's RSS.
 #   C=8                concurrency
 #   RAGD=path          the binary (default: $CARGO_TARGET_DIR or target, release)
+#   DATA=dir           the data dir (default bench/out/api/ragd-data-10000; builds whose database
+#                      migrations differ need a data dir each, ingested from the same corpus)
 #   EXTRA="K=V ..."    extra environment for the server (e.g. RAGD_EMBED_STREAMS=1)
 #   PERF=1             also `perf record -g` the server for 10 s into /tmp/perf.data
 #   PERF_CG="--call-graph dwarf,8192"  call stacks through libraries without frame pointers
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 # ragd runs with its defaults and the settings given here, never a developer's .env.
 export RAGD_ENV_FILE=
 ragd=${RAGD:-${CARGO_TARGET_DIR:-target}/release/ragd}
-data=bench/out/api/ragd-data-10000
+data=${DATA:-bench/out/api/ragd-data-10000}
 [ -d "$data" ] || { echo "no $data: run bench/api.sh once first" >&2; exit 1; }
 port=${PORT:-18555}
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

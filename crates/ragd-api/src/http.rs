@@ -73,10 +73,13 @@ pub struct SearchResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Username.
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     /// Password.
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     /// The user's tenant; needed only when several tenants have a user of this name.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
 }
 
@@ -178,13 +181,15 @@ pub struct FieldError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTextDocument {
-    /// The text (Markdown is chunked by its headings).
+    /// The text (Markdown is chunked by its headings); not blank.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub content: String,
     /// Free-form metadata; `source` and `title` are used when present.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Collection (default `documents`).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub collection: Option<String>,
 }
 
@@ -195,6 +200,7 @@ pub struct UploadForm {
     #[schema(value_type = Vec<String>, format = Binary)]
     pub file: Vec<String>,
     /// Collection (default `documents`).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub collection: Option<String>,
     /// A JSON object of metadata stored with every file.
     pub metadata: Option<String>,
@@ -204,13 +210,36 @@ pub struct UploadForm {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    /// A label, 1..=128 characters.
+    /// A label, 1..=128 characters, not blank.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
-    /// What the key may do: `query`, `ingest`, `admin`, `guardrails:bypass` (at most the
-    /// creator's own scopes).
+    /// What the key may do: `query`, `ingest`, `admin`, `guardrails:bypass`, `platform` (at
+    /// most the creator's own scopes; API keys cannot create keys).
+    #[schema(value_type = Vec<ScopeName>, min_items = 1)]
     pub scopes: Vec<String>,
-    /// Lifetime in seconds (default: no expiry).
+    /// Lifetime in seconds (default: no expiry; at most ten years).
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub expires_in_seconds: Option<u64>,
+}
+
+/// A scope name (the items of [`NewApiKey::scopes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ScopeName {
+    /// Ask and search; read documents, jobs and stats.
+    #[serde(rename = "query")]
+    Query,
+    /// Upload and delete documents.
+    #[serde(rename = "ingest")]
+    Ingest,
+    /// Manage the tenant's keys and users.
+    #[serde(rename = "admin")]
+    Admin,
+    /// `use_guardrails: false`.
+    #[serde(rename = "guardrails:bypass")]
+    GuardrailsBypass,
+    /// Manage tenants (the platform tenant only).
+    #[serde(rename = "platform")]
+    Platform,
 }
 
 /// An API key as listed (and, once, as created: with `key`).
@@ -242,7 +271,8 @@ pub struct ApiKeyInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// Name: letters, digits, `_`, `-`, `.`.
+    /// Name: 1-64 letters, digits, `_`, `-`, `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
 }
 
@@ -263,14 +293,28 @@ pub struct TenantSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
-    /// Login name.
+    /// Login name: 1-64 letters, digits or `._@-`, unique within its tenant.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub username: String,
-    /// Password, 12+ characters.
+    /// Password, 12+ characters (at most 1024 bytes).
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
     /// `member` (default) or `admin`.
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
     /// Tenant (default: the caller's; another one needs the `platform` scope).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant: Option<String>,
+}
+
+/// A role name (of [`NewUserRequest::role`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Queries and ingests.
+    Member,
+    /// Manages the tenant.
+    Admin,
 }
 
 /// A user (never with the password hash).

@@ -39,7 +39,7 @@ use crate::state::AppState;
         super::health::stats,
         super::health::metrics,
     ),
-    components(schemas(ragd_api::FieldError, ragd_api::FileResult, ragd_api::ErrorDetails)),
+    components(schemas(ragd_api::FieldError, ragd_api::FileResult, ragd_api::ErrorDetails, ragd_api::ScopeName, ragd_api::RoleName)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Log in"),
