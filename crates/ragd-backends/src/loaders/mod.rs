@@ -87,7 +87,13 @@ impl FileExtractor {
             Format::Pdf => pdf::extract(bytes),
             Format::Docx => docx::extract(bytes),
         };
-        result.map_err(|reason| Error::invalid(format!("{name}: {reason}")))
+        let mut extracted = result.map_err(|reason| Error::invalid(format!("{name}: {reason}")))?;
+        // The text is NUL-free whatever a parser passed on (a NUL becomes a space, so character
+        // offsets such as page starts stay right); plain text with a NUL is refused as binary.
+        if extracted.text.contains('\0') {
+            extracted.text = extracted.text.replace('\0', " ");
+        }
+        Ok(extracted)
     }
 }
 

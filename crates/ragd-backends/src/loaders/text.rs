@@ -3,8 +3,17 @@
 use ragd_core::types::{Extracted, TextFormat};
 
 /// Decodes text: UTF-8 (BOM stripped) or UTF-16 with a BOM; refuses binary data and other
-/// encodings with a reason the user can act on.
+/// encodings with a reason the user can act on. The text never holds a NUL (found by the
+/// `loaders` fuzz target: UTF-16 text, or a NUL past the first 8 KiB, used to pass one on).
 pub(super) fn decode(bytes: &[u8]) -> Result<String, String> {
+    let text = decode_any(bytes)?;
+    if text.contains('\0') {
+        return Err("looks like a binary file (contains NUL characters), not text".to_owned());
+    }
+    Ok(text)
+}
+
+fn decode_any(bytes: &[u8]) -> Result<String, String> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return decode_utf8(rest);
     }
@@ -74,6 +83,15 @@ pub(super) fn markdown(bytes: &[u8]) -> Result<Extracted, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_with_a_nul_anywhere_is_binary() {
+        // Found by fuzzing: UTF-16 that decodes to NULs, and a NUL past the first 8 KiB.
+        assert!(decode(b"\xFE\xFF\x00\x00\x00A").is_err());
+        let mut late = vec![b'a'; 10_000];
+        late.push(0);
+        assert!(decode(&late).is_err());
+    }
 
     #[test]
     fn decodes_bom_and_utf16() {

@@ -22,7 +22,36 @@ const MAX_RESULTS: (u64, u64, u64) = (5, 1, 20);
 /// Default `threshold` (the chapter's).
 const DEFAULT_THRESHOLD: f64 = 0.7;
 
-/// Reads the retrieval fields shared by `/query` and `/search`.
+/// The fields shared by `/query` and `/search`: the retrieval request and `use_guardrails`.
+struct Asked {
+    request: Option<RetrieveRequest>,
+    use_guardrails: bool,
+}
+
+/// Reads the fields shared by `/query` and `/search`.
+fn asked(fields: &mut Fields, principal: &Principal) -> Asked {
+    let request = retrieval(fields, principal);
+    let use_guardrails = fields.boolean("use_guardrails").unwrap_or(true);
+    Asked {
+        request,
+        use_guardrails,
+    }
+}
+
+/// The validated request, once the principal may ask it: the `query` scope, and the bypass
+/// scope to skip the guardrails (the same rule on both read paths).
+fn permitted(asked: Asked, principal: &Principal) -> ApiResult<(RetrieveRequest, bool)> {
+    let request = asked
+        .request
+        .ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
+    principal.require(AccessScope::Query)?;
+    if !asked.use_guardrails {
+        principal.require(AccessScope::GuardrailsBypass)?;
+    }
+    Ok((request, asked.use_guardrails))
+}
+
+/// Reads the retrieval fields.
 fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveRequest> {
     let query = question(fields, "query");
     let k = fields.integer("max_results", MAX_RESULTS.1, MAX_RESULTS.2);
@@ -62,17 +91,11 @@ pub(crate) async fn query(
 ) -> ApiResult<Json<QueryResponse>> {
     let started = Instant::now();
     let mut fields = Fields::new(body);
-    let request = retrieval(&mut fields, &principal);
-    let use_guardrails = fields.boolean("use_guardrails").unwrap_or(true);
+    let asked = asked(&mut fields, &principal);
     // Accepted for the chapter's contract; conversation memory comes with a later issue.
     let _conversation = fields.string("conversation_id", 128);
     fields.finish()?;
-    let request =
-        request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
-    principal.require(AccessScope::Query)?;
-    if !use_guardrails {
-        principal.require(AccessScope::GuardrailsBypass)?;
-    }
+    let (request, use_guardrails) = permitted(asked, &principal)?;
     let guarded = state
         .services()?
         .engine
@@ -111,15 +134,9 @@ pub(crate) async fn search(
 ) -> ApiResult<Json<SearchResponse>> {
     let started = Instant::now();
     let mut fields = Fields::new(body);
-    let request = retrieval(&mut fields, &principal);
-    let use_guardrails = fields.boolean("use_guardrails").unwrap_or(true);
+    let asked = asked(&mut fields, &principal);
     fields.finish()?;
-    let request =
-        request.ok_or_else(|| crate::error::ApiError::internal("validated request missing"))?;
-    principal.require(AccessScope::Query)?;
-    if !use_guardrails {
-        principal.require(AccessScope::GuardrailsBypass)?;
-    }
+    let (request, use_guardrails) = permitted(asked, &principal)?;
     let guarded = state
         .services()?
         .engine

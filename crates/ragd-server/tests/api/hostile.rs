@@ -30,6 +30,15 @@ fn part(name: &str, path: &Path) -> Part {
     Part::bytes(std::fs::read(path).expect("corpus file")).file_name(name.to_owned())
 }
 
+/// Uploads one file synchronously and returns its per-file result.
+async fn upload_one(app: &TestApp, token: &str, name: &str, path: &Path) -> Value {
+    let form = Form::new().part("file", part(name, path));
+    let r = app.upload_form(token, "/documents", form).await;
+    assert_eq!(r.status(), 200, "{name}: {}", app.logs());
+    let body: Value = r.json().await.expect("json");
+    body["files"][0].clone()
+}
+
 async fn still_serving(app: &TestApp, after: &str) {
     let r = app
         .client
@@ -70,27 +79,17 @@ async fn hostile_documents_cost_one_file_each_never_the_server() {
     let token = app.token().await;
 
     for (name, path) in &files {
-        let form = Form::new().part("file", part(name, path));
-        let r = app.upload_form(&token, "/documents", form).await;
-        assert_eq!(r.status(), 200, "{name}: {}", app.logs());
-        let body: Value = r.json().await.expect("json");
-        check_outcome(name, &body["files"][0]);
+        let file = upload_one(&app, &token, name, path).await;
+        check_outcome(name, &file);
+        if name == "self-drawing-form.pdf" {
+            let error = file["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("nests too deeply"),
+                "the reason is the parser's, in words: {file}"
+            );
+        }
         still_serving(&app, name).await;
     }
-    let stack = files.iter().find(|(n, _)| n == "self-drawing-form.pdf");
-    let (name, path) = stack.expect("the self-drawing form is in the corpus");
-    let form = Form::new().part("file", part(name, path));
-    let body: Value = app
-        .upload_form(&token, "/documents", form)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let error = body["files"][0]["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("nests too deeply") || error.contains("parser"),
-        "the reason is the parser's, in words: {body}"
-    );
 
     // All of them as one job, then a restart: nothing is retried, nothing is left behind.
     let mut form = Form::new();
@@ -151,20 +150,53 @@ async fn a_parser_past_its_memory_or_time_is_stopped() {
     .await;
     let token = app.token().await;
     let started = Instant::now();
-    let form = Form::new().part("file", part(&bomb.0, &bomb.1));
-    let body: Value = app
-        .upload_form(&token, "/documents", form)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let file = &body["files"][0];
-    assert_eq!(file["status"], "failed", "{body}");
+    let file = upload_one(&app, &token, &bomb.0, &bomb.1).await;
+    assert_eq!(file["status"], "failed", "{file}");
     let error = file["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("memory") || error.contains(" s") || error.contains("parser"),
-        "{body}"
+        "{file}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{file}");
     still_serving(&app, "the bomb").await;
+}
+
+#[tokio::test]
+async fn a_one_gigabyte_upload_is_refused_early_and_leaves_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let token = app.token().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let gib: u64 = 1 << 30;
+    let head = format!(
+        "POST /documents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {}\r\n\r\n\
+         --XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge-sparse.txt\"\r\n\r\n",
+        gib + 200
+    );
+    socket.write_all(head.as_bytes()).await.expect("write");
+    let zeros = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while sent < gib && socket.write_all(&zeros).await.is_ok() {
+        sent += zeros.len() as u64;
+    }
+    let mut answer = vec![0u8; 4096];
+    let n = socket.read(&mut answer).await.unwrap_or(0);
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 413"),
+        "refused with 413 (or the connection closed): {answer}"
+    );
+    assert!(
+        sent < gib / 2,
+        "refused early, after {sent} bytes in {:?}",
+        started.elapsed()
+    );
+    still_serving(&app, "a 1 GiB upload").await;
+    let staged = std::fs::read_dir(app.data.path().join("uploads")).map_or(0, Iterator::count);
+    assert_eq!(staged, 0, "nothing staged is left");
 }

@@ -137,3 +137,23 @@ fn bad_settings_are_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EMBEDDINGS_MODEL"));
 }
+
+#[test]
+fn a_huge_file_is_refused_by_its_size_before_it_is_read() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let docs = tempfile::tempdir().expect("tempdir");
+    let huge = docs.path().join("huge-sparse.txt");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("a sparse 1 GiB file");
+    let started = std::time::Instant::now();
+    let out = run(ragd(data.path()).arg("ingest").arg(&huge).arg("--json"));
+    assert!(!out.status.success(), "the file fails");
+    let summary = json(&out);
+    let error = summary["files"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("over the limit"), "{summary}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "refused without reading 1 GiB"
+    );
+}
