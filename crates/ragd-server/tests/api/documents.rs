@@ -171,10 +171,7 @@ async fn large_uploads_run_as_jobs_with_per_file_errors() {
         )
         .await;
     assert_eq!(doc["metadata"]["batch"], "b1");
-    let staged = std::fs::read_dir(app.data.path().join("uploads"))
-        .unwrap()
-        .count();
-    assert_eq!(staged, 0, "the staging folder is removed when the job ends");
+    app.no_staged_uploads("the job ended").await;
 
     // ?async=true forces a job even for one small file.
     let form = Form::new().part("file", corpus("feijoada.txt"));

@@ -231,6 +231,20 @@ impl TestApp {
         r.json().await.expect("json")
     }
 
+    /// Waits (at most 10 s) until `DATA_DIR/uploads` holds no staging folder: a folder is
+    /// removed when its request or job ends, which may trail the response by a moment.
+    pub(crate) async fn no_staged_uploads(&self, what: &str) {
+        let uploads = self.data.path().join("uploads");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&uploads).map_or(0, Iterator::count) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: a staging folder was left behind"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Kills the server with SIGKILL (no shutdown of any kind) and hands back its data dir.
     pub(crate) fn kill_9(mut self) -> (std::process::ExitStatus, String, tempfile::TempDir) {
         let _ = self.child.kill();

@@ -113,10 +113,7 @@ async fn hostile_documents_cost_one_file_each_never_the_server() {
         check_outcome(name, file);
     }
     still_serving(&app, "the job").await;
-    let staged = std::fs::read_dir(app.data.path().join("uploads"))
-        .expect("uploads")
-        .count();
-    assert_eq!(staged, 0, "staged uploads are removed");
+    app.no_staged_uploads("the hostile job ended").await;
 
     succeed(std::process::Command::new("kill").arg(app.pid().to_string()));
     let (exit, logs, data) = app.terminate_after_signal();
@@ -197,6 +194,5 @@ async fn a_one_gigabyte_upload_is_refused_early_and_leaves_nothing() {
         started.elapsed()
     );
     still_serving(&app, "a 1 GiB upload").await;
-    let staged = std::fs::read_dir(app.data.path().join("uploads")).map_or(0, Iterator::count);
-    assert_eq!(staged, 0, "nothing staged is left");
+    app.no_staged_uploads("a refused 1 GiB upload").await;
 }
