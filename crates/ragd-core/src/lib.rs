@@ -4,6 +4,7 @@
 //! This crate has no HTTP, SQL or ML dependency: backends live in `ragd-backends` and are chosen
 //! once at start-up; every transport (CLI, HTTP, workers) goes through [`RagService`].
 
+pub mod account_service;
 pub mod accounts;
 pub mod answer;
 pub mod authz;

@@ -111,6 +111,12 @@ impl App {
         .unwrap_or_else(|_| engine_config.embeddings_model.clone());
         let state = AppState {
             services: Arc::new(OnceLock::new()),
+            accounts: Arc::new(ragd_core::account_service::AccountService::new(
+                Arc::clone(&store) as _,
+                Arc::clone(&store) as _,
+                Arc::clone(&store) as _,
+                auth.policy().clone(),
+            )),
             store,
             auth: Arc::new(auth),
             config: Arc::new(config),

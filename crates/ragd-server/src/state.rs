@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) services: Arc<OnceLock<Services>>,
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) auth: Arc<Authenticator>,
+    /// Tenants, users and keys, under the account rules.
+    pub(crate) accounts: Arc<ragd_core::account_service::AccountService>,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) started: Instant,

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ragd_api::{ApiKeyInfo, NewApiKey};
-use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore};
+use ragd_core::accounts::{AccessScope, ApiKey};
 use ragd_core::authz::{Action, ActorKind};
 
 use crate::auth::Principal;
@@ -40,8 +40,8 @@ pub(crate) async fn create(
     principal: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<ApiKeyInfo>)> {
-    let policy = state.auth.policy();
-    policy.authorize(&principal.actor, &Action::CreateKey { scopes: &[] })?;
+    // Refused before the body is read when the principal may create no key at all.
+    (state.accounts.policy()).authorize(&principal.actor, &Action::CreateKey { scopes: &[] })?;
     let mut fields = Fields::new(body);
     let name = fields.required_string("name");
     let lifetime = fields.integer("expires_in_seconds", 1, MAX_LIFETIME_SECS);
@@ -71,7 +71,6 @@ pub(crate) async fn create(
             kind: "missing".into(),
         }]));
     }
-    policy.authorize(&principal.actor, &Action::CreateKey { scopes: &parsed })?;
     let expires_at = lifetime
         .and_then(|secs| i64::try_from(secs).ok())
         .map(|secs| chrono::Utc::now() + chrono::Duration::seconds(secs));
@@ -83,7 +82,10 @@ pub(crate) async fn create(
         expires_at,
         owner,
     });
-    let key = state.store.create_key(issued.key).await?;
+    let key = state
+        .accounts
+        .create_key(&principal.actor, issued.key)
+        .await?;
     Ok((StatusCode::CREATED, Json(info(&key, Some(issued.secret)))))
 }
 
@@ -95,8 +97,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<ApiKeyInfo>>> {
-    (state.auth.policy()).authorize(&principal.actor, &Action::ListKeys)?;
-    let keys = state.store.keys(principal.tenant()).await?;
+    let keys = state.accounts.keys(&principal.actor).await?;
     Ok(Json(keys.iter().map(|k| info(k, None)).collect()))
 }
 
@@ -110,8 +111,7 @@ pub(crate) async fn revoke(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    (state.auth.policy()).authorize(&principal.actor, &Action::RevokeKey)?;
-    state.store.revoke_key(principal.tenant(), &id).await?;
+    state.accounts.revoke_key(&principal.actor, &id).await?;
     state.auth.forget_keys();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -170,6 +170,12 @@ mod tests {
         .unwrap();
         AppState {
             services: Arc::new(OnceLock::new()),
+            accounts: Arc::new(ragd_core::account_service::AccountService::new(
+                Arc::clone(&store) as _,
+                Arc::clone(&store) as _,
+                Arc::clone(&store) as _,
+                auth.policy().clone(),
+            )),
             store,
             auth: Arc::new(auth),
             config: Arc::new(config),
