@@ -103,6 +103,21 @@ pub fn collect_files(paths: &[PathBuf], options: &WalkOptions) -> Result<Vec<Fil
 mod tests {
     use super::*;
 
+    /// The files a walk of `root` finds, relative to it.
+    fn relative_names(root: &Path, opts: &WalkOptions) -> Vec<String> {
+        collect_files(&[root.to_path_buf()], opts)
+            .expect("walk")
+            .into_iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(root)
+                    .expect("rel")
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+
     #[test]
     fn walks_with_globs_and_skips_hidden_and_unsupported() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -119,19 +134,7 @@ mod tests {
             std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
             std::fs::write(&p, "x").expect("write");
         }
-        let names = |opts: &WalkOptions| -> Vec<String> {
-            collect_files(&[root.to_path_buf()], opts)
-                .expect("walk")
-                .into_iter()
-                .map(|f| {
-                    f.path
-                        .strip_prefix(root)
-                        .expect("rel")
-                        .display()
-                        .to_string()
-                })
-                .collect()
-        };
+        let names = |opts: &WalkOptions| relative_names(root, opts);
         assert_eq!(
             names(&WalkOptions::default()),
             ["a.md", "b.txt", "sub/d.html", "sub/skip/e.md"]
@@ -159,17 +162,7 @@ mod tests {
                 follow_symlinks,
                 ..WalkOptions::default()
             };
-            collect_files(&[root.to_path_buf()], &opts)
-                .expect("walk")
-                .into_iter()
-                .map(|f| {
-                    f.path
-                        .strip_prefix(root)
-                        .expect("rel")
-                        .display()
-                        .to_string()
-                })
-                .collect()
+            relative_names(root, &opts)
         };
         assert_eq!(
             found(false),
