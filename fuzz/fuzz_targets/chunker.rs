@@ -16,7 +16,7 @@ fn chunker() -> &'static (Chunker, Arc<dyn TokenCounter>) {
         let path = std::env::var("RAGD_FUZZ_TOKENIZER")
             .unwrap_or_else(|_| "../models/all-MiniLM-L6-v2/tokenizer.json".into());
         let counter: Arc<dyn TokenCounter> = Arc::new(
-            ragd_backends::tokenizer::TokenCount::load(std::path::Path::new(&path))
+            ragd_backends::embed::tokenizer::TokenCount::load(std::path::Path::new(&path))
                 .expect("the tokenizer (run `make model`)"),
         );
         let config = ChunkerConfig::new(48, 8).expect("config");

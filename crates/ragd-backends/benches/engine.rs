@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ragd_backends::embed_openvino::Precision;
-use ragd_backends::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
-use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::embed::openvino::Precision;
+use ragd_backends::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
+use ragd_backends::sqlite::SqliteStore;
 use ragd_backends::{EmbedEngine, EngineConfig, start_embedder};
 use ragd_core::ports::{Embedder, IndexChanges, IndexEntry, VectorIndex};
 use ragd_core::types::Embedding;
@@ -207,7 +207,7 @@ async fn search(args: &[String]) {
             println!(
                 "{}",
                 json!({
-                    "bench": "search", "precision": format!("{:?}", env_or("RAGD_INDEX_PRECISION", ragd_backends::index_embedded::VectorPrecision::default())), "vectors": size, "ef": ef, "build_s": build_s,
+                    "bench": "search", "precision": format!("{:?}", env_or("RAGD_INDEX_PRECISION", ragd_backends::embedded_index::VectorPrecision::default())), "vectors": size, "ef": ef, "build_s": build_s,
                     "recall_at_10": recall / query_vectors.len() as f64,
                     "ann_p50_ms": percentile(&graph_ms, 0.5), "ann_p99_ms": percentile(&graph_ms, 0.99),
                     "exact_p50_ms": percentile(&exact_ms, 0.5), "exact_p99_ms": percentile(&exact_ms, 0.99),
@@ -340,7 +340,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     EngineConfig {
         data_dir: data_dir.to_path_buf(),
-        embeddings_model: ragd_backends::model::MINILM_ID.into(),
+        embeddings_model: ragd_backends::embed::model::MINILM_ID.into(),
         models_dir: root().join("models"),
         embed_engine: env_or("RAGD_EMBED_ENGINE", EmbedEngine::default()),
         onnx_file: std::env::var("RAGD_EMBEDDINGS_ONNX").ok().map(Into::into),

@@ -5,24 +5,11 @@
 //! for text, Markdown, HTML, PDF and DOCX.
 
 pub mod data_dir;
-pub mod embed_onnx;
-pub mod embed_openvino;
-pub mod embed_queue;
-pub mod index_config;
-pub mod index_embedded;
-mod index_files;
-mod index_state;
-pub mod limiter_memory;
+pub mod embed;
+pub mod embedded_index;
 pub mod loaders;
-pub mod model;
-pub mod store_accounts;
-mod store_collections;
-mod store_keys;
-mod store_rows;
-pub mod store_sqlite;
-mod store_write;
-pub mod token_batch;
-pub mod tokenizer;
+pub mod memory;
+pub mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,11 +20,11 @@ use ragd_core::relevance::Calibration;
 use ragd_core::service::ServiceParts;
 use ragd_core::{RagService, Result, ServiceLimits};
 
-use crate::embed_onnx::{OnnxEmbedder, OnnxEmbedderConfig};
-use crate::embed_openvino::{OpenVinoEmbedder, OpenVinoEmbedderConfig, Precision};
-use crate::index_embedded::{EmbeddedIndex, EmbeddedIndexConfig};
-use crate::store_sqlite::SqliteStore;
-use crate::tokenizer::TokenCount;
+use crate::embed::onnx::{OnnxEmbedder, OnnxEmbedderConfig};
+use crate::embed::openvino::{OpenVinoEmbedder, OpenVinoEmbedderConfig, Precision};
+use crate::embed::tokenizer::TokenCount;
+use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
+use crate::sqlite::SqliteStore;
 
 /// Everything needed to build the engine.
 #[derive(Debug, Clone)]
@@ -81,7 +68,7 @@ pub struct EngineConfig {
     /// HNSW search breadth (ef).
     pub ann_ef_search: usize,
     /// How the index stores vectors.
-    pub index_precision: index_embedded::VectorPrecision,
+    pub index_precision: embedded_index::VectorPrecision,
     /// Cosine → similarity calibration.
     pub calibration: Calibration,
     /// Pipeline limits.
@@ -89,7 +76,7 @@ pub struct EngineConfig {
     /// Where untrusted documents are parsed.
     pub parser: loaders::ParserIsolation,
     /// When a commit reaches the disk.
-    pub durability: store_sqlite::Durability,
+    pub durability: sqlite::Durability,
 }
 
 /// The built engine: the service every transport uses, plus handles for maintenance.
@@ -142,7 +129,7 @@ impl EmbedEngine {
 
 /// Starts the configured embedder.
 pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
-    let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
+    let model = embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
     let graph = model.dir.join(
         config
             .onnx_file
@@ -154,7 +141,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     let bf16_graph = config
         .onnx_file
         .is_none()
-        .then(|| model.dir.join(embed_openvino::BF16_GRAPH))
+        .then(|| model.dir.join(embed::openvino::BF16_GRAPH))
         .filter(|p| p.exists());
     let tokenizer = model.dir.join("tokenizer.json");
     let embedder = match config.embed_engine {
@@ -170,7 +157,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             threads: config.embed_threads,
             batch_size: config.embed_batch_size,
             queue_capacity: config.embed_queue,
-            max_seq_len: tokenizer::MAX_SEQ_LEN,
+            max_seq_len: embed::tokenizer::MAX_SEQ_LEN,
             precision: config.embed_precision,
             shape_cache: config.openvino_shape_cache,
             streams: config.embed_streams,
@@ -186,7 +173,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             threads: config.embed_threads,
             batch_size: config.embed_batch_size,
             queue_capacity: config.embed_queue,
-            max_seq_len: tokenizer::MAX_SEQ_LEN,
+            max_seq_len: embed::tokenizer::MAX_SEQ_LEN,
             spin: config.embed_spin,
         })?,
     };
@@ -274,7 +261,7 @@ impl Engine {
         embedder: Arc<dyn Embedder>,
         store: Arc<SqliteStore>,
     ) -> Result<Self> {
-        let model = model::resolve(&config.embeddings_model, &config.models_dir)?;
+        let model = embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
         let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
         let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
         index_config.exact_below = config.exact_search_below;

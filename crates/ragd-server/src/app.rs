@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
-use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::sqlite::SqliteStore;
 use ragd_backends::{Engine, EngineConfig};
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
 use ragd_core::ports::VectorIndex;
@@ -103,7 +103,7 @@ impl App {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (RAGD_HOST/RAGD_PORT)", config.addr))?;
-        let model_id = ragd_backends::model::resolve(
+        let model_id = ragd_backends::embed::model::resolve(
             &engine_config.embeddings_model,
             &engine_config.models_dir,
         )
@@ -126,7 +126,7 @@ impl App {
             model_id: model_id.into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: Arc::new(ragd_backends::limiter_memory::MemoryRateLimiter::new()),
+                limiter: Arc::new(ragd_backends::memory::limiter::MemoryRateLimiter::new()),
                 config: Arc::new(rate_limits),
             },
             redoc_js: read_redoc(redoc),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use ragd_backends::embed_openvino::Precision;
+use ragd_backends::embed::openvino::Precision;
 use ragd_backends::loaders::{ParserIsolation, ParserLimits};
 use ragd_backends::{EmbedEngine, EngineConfig};
 use ragd_core::ServiceLimits;
@@ -41,7 +41,7 @@ pub(crate) struct EngineArgs {
     #[arg(long, global = true, env = "RAGD_DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
     /// Embedding model: a local folder, or sentence-transformers/all-MiniLM-L6-v2 (from `make model`).
-    #[arg(long, global = true, env = "EMBEDDINGS_MODEL", default_value = ragd_backends::model::MINILM_ID)]
+    #[arg(long, global = true, env = "EMBEDDINGS_MODEL", default_value = ragd_backends::embed::model::MINILM_ID)]
     pub(crate) embeddings_model: String,
     /// Where `make model` puts models.
     #[arg(long, global = true, env = "RAGD_MODELS_DIR", default_value = "models")]
@@ -145,7 +145,7 @@ pub(crate) struct EngineArgs {
         env = "RAGD_INDEX_PRECISION",
         default_value = "f16"
     )]
-    pub(crate) index_precision: ragd_backends::index_embedded::VectorPrecision,
+    pub(crate) index_precision: ragd_backends::embedded_index::VectorPrecision,
     /// Largest document accepted, in bytes.
     #[arg(long, global = true, env = "RAGD_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub(crate) max_document_bytes: u64,
@@ -189,7 +189,7 @@ pub(crate) struct EngineArgs {
         env = "RAGD_SQLITE_SYNCHRONOUS",
         default_value = "full"
     )]
-    pub(crate) sqlite_synchronous: ragd_backends::store_sqlite::Durability,
+    pub(crate) sqlite_synchronous: ragd_backends::sqlite::Durability,
     /// How similarity scores are reported and thresholded.
     #[arg(long, global = true, env = "RAGD_SIMILARITY", value_enum, default_value_t = SimilarityScale::Calibrated)]
     pub(crate) similarity: SimilarityScale,

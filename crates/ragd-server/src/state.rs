@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ragd_backends::Engine;
-use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::sqlite::SqliteStore;
 
 use crate::auth::Authenticator;
 use crate::error::{ApiError, ApiResult};

@@ -7,7 +7,7 @@ use ragd_core::types::{Embedding, dot};
 use serde::Deserialize;
 
 use ragd_backends::EmbedEngine;
-use ragd_backends::embed_openvino::Precision;
+use ragd_backends::embed::openvino::Precision;
 
 use crate::helpers::{config, embedder};
 

@@ -23,13 +23,13 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
     );
     EngineConfig {
         data_dir: data_dir.to_path_buf(),
-        embeddings_model: ragd_backends::model::MINILM_ID.to_owned(),
+        embeddings_model: ragd_backends::embed::model::MINILM_ID.to_owned(),
         models_dir,
         embed_engine: ragd_backends::EmbedEngine::default(),
         onnx_file: None,
         ort_library: None,
         openvino_library: None,
-        embed_precision: ragd_backends::embed_openvino::Precision::default(),
+        embed_precision: ragd_backends::embed::openvino::Precision::default(),
         openvino_shape_cache: 64,
         embed_threads: 2,
         embed_streams: 2,

@@ -52,7 +52,7 @@ async fn a_failed_index_update_is_retried_not_forgotten() {
         inner: Arc::clone(&built.index) as _,
         failing: AtomicBool::new(true),
     });
-    let counter = ragd_backends::tokenizer::TokenCount::load(
+    let counter = ragd_backends::embed::tokenizer::TokenCount::load(
         &config(dir.path())
             .models_dir
             .join("all-MiniLM-L6-v2/tokenizer.json"),

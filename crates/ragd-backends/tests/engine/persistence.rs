@@ -111,7 +111,7 @@ async fn damaged_index_files_are_rebuilt_and_half_saves_ignored() {
 
 #[tokio::test]
 async fn changing_the_vector_precision_rebuilds_the_index() {
-    use ragd_backends::index_embedded::VectorPrecision;
+    use ragd_backends::embedded_index::VectorPrecision;
     let dir = tempfile::tempdir().expect("tempdir");
     let open = async |precision| {
         let mut config = crate::helpers::config(dir.path());

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::sqlite::SqliteStore;
 use ragd_core::accounts::{AccessScope, ApiKeyStore};
 use ragd_core::types::TenantId;
 

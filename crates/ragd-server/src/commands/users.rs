@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ragd_backends::store_sqlite::SqliteStore;
+use ragd_backends::sqlite::SqliteStore;
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
 use ragd_core::types::TenantId;
 use secrecy::SecretString;

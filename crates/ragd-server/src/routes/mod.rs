@@ -151,7 +151,7 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use ragd_backends::store_sqlite::SqliteStore;
+    use ragd_backends::sqlite::SqliteStore;
     use tower::ServiceExt;
 
     use super::router;
@@ -185,7 +185,7 @@ mod tests {
             model_id: "test-model".into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: Arc::new(ragd_backends::limiter_memory::MemoryRateLimiter::new()),
+                limiter: Arc::new(ragd_backends::memory::limiter::MemoryRateLimiter::new()),
                 config: Arc::new(ServerConfig::for_tests().rate_limits),
             },
             redoc_js: None,

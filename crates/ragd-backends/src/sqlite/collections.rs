@@ -4,7 +4,7 @@
 //! lookup the authenticator now caches).
 //!
 //! Keeping them is exact, not approximate: one process at a time opens a data dir for documents
-//! (`DataDirLock`), collections are created only through [`crate::store_sqlite::SqliteStore`]
+//! (`DataDirLock`), collections are created only through [`crate::sqlite::SqliteStore`]
 //! (which records each one here after its commit), and they are never deleted. The other
 //! processes that may run beside a server (`ragd users`, `ragd keys`) create tenants at most,
 //! and a tenant without collections has nothing to search.

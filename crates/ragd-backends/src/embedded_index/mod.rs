@@ -11,6 +11,10 @@
 //! the graph traversal (or the exact scan), so a tenant's top-k is computed over its own vectors
 //! only.
 
+pub mod config;
+mod files;
+mod state;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -20,11 +24,10 @@ use ragd_core::ports::{IndexChanges, VectorIndex};
 use ragd_core::types::{ChunkKey, CollectionId, Embedding};
 use ragd_core::{Error, Result};
 
-use crate::index_files;
-use crate::index_state::State;
-use crate::store_sqlite::SqliteStore;
+use crate::embedded_index::state::State;
+use crate::sqlite::SqliteStore;
 
-pub use crate::index_config::{EmbeddedIndexConfig, VectorPrecision};
+pub use crate::embedded_index::config::{EmbeddedIndexConfig, VectorPrecision};
 
 /// The in-process HNSW index (see the module docs).
 pub struct EmbeddedIndex {
@@ -43,7 +46,7 @@ impl EmbeddedIndex {
         let wanted = store.chunk_keys().await?;
         let loaded = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || index_files::load(&config))
+            tokio::task::spawn_blocking(move || files::load(&config))
                 .await
                 .map_err(Error::internal)?
         };
@@ -253,7 +256,7 @@ impl VectorIndex for EmbeddedIndex {
             if version == guard.saved_version {
                 return Ok(());
             }
-            index_files::save(&dir, &guard.index, &guard.collection_of)?;
+            files::save(&dir, &guard.index, &guard.collection_of)?;
             drop(guard);
             let mut state = state.write().map_err(poisoned)?;
             state.saved_version = state.saved_version.max(version);

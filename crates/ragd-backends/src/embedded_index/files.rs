@@ -15,7 +15,7 @@ use ragd_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use usearch::{Index, IndexOptions};
 
-use crate::index_embedded::EmbeddedIndexConfig;
+use crate::embedded_index::EmbeddedIndexConfig;
 
 const MAGIC: &[u8; 8] = b"RAGDKEY1";
 
@@ -182,7 +182,7 @@ pub(crate) fn load(config: &EmbeddedIndexConfig) -> Result<Option<Loaded>> {
     index
         .reserve_capacity_and_threads(
             index.size().max(1024),
-            threads.max(crate::index_state::SEARCH_THREADS),
+            threads.max(crate::embedded_index::state::SEARCH_THREADS),
         )
         .map_err(|e| Error::internal(format!("vector index: {e}")))?;
     Ok(Some((index, keys)))

@@ -1,4 +1,4 @@
-//! The in-memory part of the embedded index ([`crate::index_embedded`]): the usearch HNSW graph,
+//! The in-memory part of the embedded index ([`crate::embedded_index`]): the usearch HNSW graph,
 //! which collection every vector belongs to, and the searches over them — through the graph with
 //! the collection filter applied inside the walk, or an exact scan when the collections searched
 //! hold few vectors.
@@ -10,7 +10,7 @@ use ragd_core::types::{ChunkKey, CollectionId};
 use ragd_core::{Error, Result};
 use usearch::{Index, IndexOptions, MetricKind};
 
-use crate::index_config::EmbeddedIndexConfig;
+use crate::embedded_index::config::EmbeddedIndexConfig;
 
 /// Concurrent searches the index reserves per-thread scratch space for.
 pub(crate) const SEARCH_THREADS: usize = 64;

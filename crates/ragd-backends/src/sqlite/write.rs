@@ -6,8 +6,8 @@ use ragd_core::types::{Document, DocumentId};
 use ragd_core::{Error, Result};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
-use crate::store_rows::encode_vector;
-use crate::store_sqlite::{SqliteStore, db_err};
+use crate::sqlite::rows::encode_vector;
+use crate::sqlite::{SqliteStore, db_err};
 
 /// Rows per multi-row chunk insert (SQLite allows 32766 bound parameters; a row binds 9).
 const INSERT_BATCH: usize = 256;

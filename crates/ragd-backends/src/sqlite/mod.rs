@@ -3,6 +3,12 @@
 //! always be rebuilt, so a crash at any point leaves either the whole new version of a document or
 //! the whole old one, never half.
 
+pub mod accounts;
+mod collections;
+mod keys;
+mod rows;
+mod write;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,8 +24,8 @@ use ragd_core::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
-use crate::store_collections::CollectionCache;
-use crate::store_rows::{
+use crate::sqlite::collections::CollectionCache;
+use crate::sqlite::rows::{
     DOC_COLUMNS, DOC_FROM, chunk_from_row, decode_vector, document_from_row, key_of,
 };
 
@@ -27,7 +33,7 @@ use crate::store_rows::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
-    /// Collection ids in memory (exact: see [`crate::store_collections`]).
+    /// Collection ids in memory (exact: see [`crate::sqlite::collections`]).
     collections: Arc<CollectionCache>,
 }
 
@@ -264,7 +270,7 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn put_document(&self, doc: NewDocument) -> Result<(Document, IndexChanges)> {
-        crate::store_write::put_document(self, &self.pool, doc).await
+        crate::sqlite::write::put_document(self, &self.pool, doc).await
     }
 
     async fn delete_document(&self, id: DocumentId) -> Result<(Document, IndexChanges)> {

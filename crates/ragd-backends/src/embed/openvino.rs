@@ -7,7 +7,7 @@
 //! ONNX Runtime on the same cores, and still cosine ≥ 0.9999 to the fp32 sentence-transformers
 //! vectors (the correctness bar is 0.999). Elsewhere it runs fp32, as fast as ONNX Runtime.
 //! `RAGD_EMBED_PRECISION=f32` forces fp32 everywhere. Queueing and pooling:
-//! [`crate::embed_queue`].
+//! [`crate::embed::queue`].
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -20,9 +20,9 @@ use openvino::{
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 
-use crate::embed_queue::{BatchModel, QueuedEmbedder};
-use crate::token_batch::TokenBatch;
-use crate::tokenizer::ModelTokenizer;
+use crate::embed::queue::{BatchModel, QueuedEmbedder};
+use crate::embed::token_batch::TokenBatch;
+use crate::embed::tokenizer::ModelTokenizer;
 
 /// all-MiniLM-L6-v2's hidden size.
 const DIMENSIONS: usize = 384;

@@ -9,7 +9,7 @@ use ragd_core::{Error, Result};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::store_sqlite::db_err;
+use crate::sqlite::db_err;
 
 /// Encodes a vector as little-endian f32 bytes.
 pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {

@@ -10,7 +10,7 @@ use ragd_core::{Error, Result};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::store_sqlite::{SqliteStore, db_err};
+use crate::sqlite::{SqliteStore, db_err};
 
 const USER_SELECT: &str = "SELECT u.id, u.username, t.name AS tenant, u.role, u.password_hash, \
     u.disabled, u.token_epoch, u.created_at FROM users u JOIN tenants t ON t.id = u.tenant_id";

@@ -4,7 +4,7 @@
 //! serve short requests (queries) before the rest of long ones (bulk ingestion) so queries stay
 //! fast while a large ingest runs, and sort long requests by length so batches carry little
 //! padding. Every thread takes batches from every request, so one bulk request uses them all.
-//! The model's inputs and outputs around the forward pass: [`crate::token_batch`].
+//! The model's inputs and outputs around the forward pass: [`crate::embed::token_batch`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};

@@ -1,7 +1,7 @@
 //! all-MiniLM-L6-v2 through ONNX Runtime (the `ort` crate, loading the `libonnxruntime.so` that
 //! `make model` takes from the PyPI `onnxruntime` wheel), on the fused fp32 graph `make model`
 //! builds. Exact (cosine ≥ 0.9999998 to sentence-transformers); the alternative to the default
-//! OpenVINO engine (`RAGD_EMBED_ENGINE=onnxruntime`). Queueing and pooling: [`crate::embed_queue`].
+//! OpenVINO engine (`RAGD_EMBED_ENGINE=onnxruntime`). Queueing and pooling: [`crate::embed::queue`].
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -13,9 +13,9 @@ use ort::value::Tensor;
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 
-use crate::embed_queue::{BatchModel, QueuedEmbedder};
-use crate::token_batch::TokenBatch;
-use crate::tokenizer::ModelTokenizer;
+use crate::embed::queue::{BatchModel, QueuedEmbedder};
+use crate::embed::token_batch::TokenBatch;
+use crate::embed::tokenizer::ModelTokenizer;
 
 /// Settings of the ONNX embedder.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 use ragd_core::types::Embedding;
 use ragd_core::{Error, Result};
 
-use crate::tokenizer::ModelTokenizer;
+use crate::embed::tokenizer::ModelTokenizer;
 
 /// A batch of texts as the model's inputs: token ids and attention mask, `rows × width`, padded
 /// with zeros to the longest text of the batch, rounded up to a multiple of `width_step`.

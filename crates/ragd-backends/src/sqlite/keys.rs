@@ -8,7 +8,7 @@ use ragd_core::{Error, Result};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::store_sqlite::{SqliteStore, db_err};
+use crate::sqlite::{SqliteStore, db_err};
 
 const KEY_SELECT: &str = "SELECT k.id, k.prefix, k.secret_hash, t.name AS tenant, k.name, \
     k.scopes, k.created_at, k.expires_at, k.revoked_at, k.owner FROM api_keys k \
