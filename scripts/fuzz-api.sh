@@ -23,6 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 password=fuzz-admin-password-$RANDOM$RANDOM
+# Created before the server starts: the loop below may read it before the server's shell has.
+: >"$work/stdout"
 RAGD_ENV_FILE= RAGD_DATA_DIR="$work/data" RAGD_MODELS_DIR="$root/models" RAGD_PORT=0 \
   RAGD_REDOC_JS="$root/vendor/redoc/redoc.standalone.js" \
   JWT_SECRET_KEY="fuzz-$(date +%s%N)-0123456789abcdef0123456789" \

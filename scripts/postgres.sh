@@ -211,7 +211,7 @@ start() {
       logsize=$(stat -c %s "$log")
       if as_pg "$pgbin/pg_ctl" -w -t 30 -D "$data" -l "$log" \
           -o "-c listen_addresses=127.0.0.1 -p $port -k $(sh_quote "$sock") -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-          start >"$dir/pg_ctl.out" 2>&1; then
+          start >"$dir/pg_ctl.out" 2>&1 9>&-; then # the server must not inherit the lock
         started=1; break
       fi
       cat "$dir/pg_ctl.out" >>"$log"
@@ -247,7 +247,9 @@ SQL
 }
 
 stop() {
-  setup_dir "${1:-}"
+  [ -n "${1:-}" ] || usage
+  if [ ! -d "$1" ]; then say "not running ($1 does not exist)"; return 0; fi
+  setup_dir "$1"
   if [ ! -f "$data/postmaster.pid" ]; then
     rm -f "$dir/url"
     say "not running ($data)"
@@ -265,7 +267,9 @@ stop() {
 }
 
 url() {
-  setup_dir "${1:-}"
+  [ -n "${1:-}" ] || usage
+  [ -d "$1" ] || die "no server running in $1 (it does not exist)"
+  setup_dir "$1"
   if [ -f "$data/postmaster.pid" ] && [ -f "$dir/url" ]; then
     resolve_bin
     if running; then cat "$dir/url"; return 0; fi

@@ -244,7 +244,7 @@ async fn calibrate() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.calibration = ragd_core::relevance::Calibration::identity();
-    let engine = ragd_backends::Engine::open(&config, embedder())
+    let engine = ragd_backends::Node::open(&config, embedder())
         .await
         .unwrap();
     let scope = ragd_core::types::Scope::default();

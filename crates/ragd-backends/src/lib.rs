@@ -1,9 +1,10 @@
-//! Implementations of ragd's ports, and [`Engine::build`]: the one place where they are chosen.
+//! Implementations of ragd's ports, and [`compose`]: the one place where they are chosen.
 //!
 //! The embedded default needs only a data directory and the model files: SQLite for documents
 //! and chunks, an in-process HNSW index beside it, all-MiniLM-L6-v2 on ONNX Runtime, and loaders
 //! for text, Markdown, HTML, PDF and DOCX.
 
+pub mod compose;
 pub mod data_dir;
 pub mod embed;
 pub mod embedded_index;
@@ -14,17 +15,13 @@ pub mod sqlite;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ragd_core::chunking::{Chunker, ChunkerConfig};
+use ragd_core::chunking::ChunkerConfig;
 use ragd_core::ports::Embedder;
 use ragd_core::relevance::Calibration;
-use ragd_core::service::ServiceParts;
-use ragd_core::{RagService, Result, ServiceLimits};
+use ragd_core::{Result, ServiceLimits};
 
 use crate::embed::onnx::{OnnxEmbedder, OnnxEmbedderConfig};
 use crate::embed::openvino::{OpenVinoEmbedder, OpenVinoEmbedderConfig, Precision};
-use crate::embed::tokenizer::TokenCount;
-use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
-use crate::sqlite::SqliteStore;
 
 /// Everything needed to build the engine.
 #[derive(Debug, Clone)]
@@ -77,19 +74,6 @@ pub struct EngineConfig {
     pub parser: loaders::ParserIsolation,
     /// When a commit reaches the disk.
     pub durability: sqlite::Durability,
-}
-
-/// The built engine: the service every transport uses, plus handles for maintenance.
-pub struct Engine {
-    /// The RAG service.
-    pub service: Arc<RagService>,
-    /// The document store.
-    pub store: Arc<SqliteStore>,
-    /// The vector index.
-    pub index: Arc<EmbeddedIndex>,
-    /// The claim on the data directory, when this engine owns it ([`Engine::build`]); declared
-    /// last so it is released after the index.
-    lock: Option<data_dir::DataDirLock>,
 }
 
 /// The runtimes that can execute the embedding model.
@@ -180,118 +164,4 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     Ok(Arc::new(embedder))
 }
 
-/// Opens (creating if needed) the data dir and its metadata database.
-pub async fn open_store(config: &EngineConfig) -> Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        ragd_core::Error::Unavailable(format!(
-            "cannot create data dir {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    SqliteStore::open_with(&config.data_dir.join("ragd.db"), config.durability).await
-}
-
-/// The result of [`Engine::check`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckReport {
-    /// Documents in the store.
-    pub documents: u64,
-    /// Chunks in the store.
-    pub chunks: u64,
-    /// Vectors in the index.
-    pub vectors: u64,
-    /// Documents whose recorded chunk count differs from their stored chunks.
-    pub inconsistent_documents: Vec<String>,
-    /// Chunks of the store missing from the index, or filed there under another collection.
-    pub missing_vectors: u64,
-    /// Vectors of the index whose chunk the store does not have.
-    pub extra_vectors: u64,
-    /// Whether everything agrees.
-    pub ok: bool,
-}
-
-impl Engine {
-    /// Verifies that documents, chunks and vectors agree.
-    pub async fn check(&self) -> Result<CheckReport> {
-        let keys = self.store.chunk_keys().await?;
-        let inconsistent = self.store.inconsistent_documents().await?;
-        let documents =
-            ragd_core::ports::DocumentStore::count_documents(self.store.as_ref(), None).await?;
-        let missing = self.index.missing(&keys);
-        let extra = self.index.extra(&keys);
-        let vectors = ragd_core::ports::VectorIndex::len(self.index.as_ref()) as u64;
-        let ok =
-            inconsistent.is_empty() && missing == 0 && extra == 0 && vectors == keys.len() as u64;
-        Ok(CheckReport {
-            documents,
-            chunks: keys.len() as u64,
-            vectors,
-            inconsistent_documents: inconsistent,
-            missing_vectors: missing,
-            extra_vectors: extra,
-            ok,
-        })
-    }
-
-    /// Rebuilds the vector index from the store (every vector re-read), then checks again.
-    pub async fn repair(&self) -> Result<CheckReport> {
-        self.index.rebuild(&self.store).await?;
-        self.check().await
-    }
-
-    /// Loads the model, then opens the stores.
-    pub async fn build(config: &EngineConfig) -> Result<Self> {
-        let lock = data_dir::DataDirLock::acquire(&config.data_dir)?;
-        let embedder = start_embedder(config)?;
-        let mut engine = Self::open(config, embedder).await?;
-        engine.lock = Some(lock);
-        Ok(engine)
-    }
-
-    /// Opens the stores around an already running embedder (tests share one model this way).
-    pub async fn open(config: &EngineConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
-        let store = Arc::new(open_store(config).await?);
-        Self::with_store(config, embedder, store).await
-    }
-
-    /// Builds the engine around an already open store (the server opens the store first, to
-    /// authenticate users while the model loads).
-    pub async fn with_store(
-        config: &EngineConfig,
-        embedder: Arc<dyn Embedder>,
-        store: Arc<SqliteStore>,
-    ) -> Result<Self> {
-        let model = embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
-        let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
-        let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
-        index_config.exact_below = config.exact_search_below;
-        index_config.expansion_search = config.ann_ef_search;
-        index_config.precision = config.index_precision;
-        let index = Arc::new(EmbeddedIndex::open(index_config, &store).await?);
-        let embedder: Arc<dyn Embedder> = if config.query_cache > 0 {
-            Arc::new(ragd_core::query_cache::CachedEmbedder::new(
-                embedder,
-                config.query_cache,
-            ))
-        } else {
-            embedder
-        };
-        let service = RagService::new(ServiceParts {
-            embedder,
-            index: Arc::clone(&index) as _,
-            store: Arc::clone(&store) as _,
-            extractor: config.parser.extractor(),
-            chunker: Chunker::new(config.chunker, Arc::new(counter)),
-            calibration: config.calibration.clone(),
-            composer: ragd_core::answer::ComposerConfig::default(),
-            limits: config.limits,
-            guardrails: Arc::clone(&config.guardrails),
-        });
-        Ok(Self {
-            service: Arc::new(service),
-            store,
-            index,
-            lock: None,
-        })
-    }
-}
+pub use compose::{Access, Backends, Documents, Node, StoreConfig, rag_service};

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::types::Scope;
+use crate::service::FileOutcome;
+use crate::types::{Scope, TenantId};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,21 +54,6 @@ impl JobStatus {
     }
 }
 
-/// The outcome of one file of a job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobFile {
-    /// The uploaded file name.
-    pub source: String,
-    /// `ingested`, `unchanged` or `failed`.
-    pub status: String,
-    /// The document, when stored.
-    pub document_id: Option<String>,
-    /// Chunks written.
-    pub chunks: u32,
-    /// Why it failed.
-    pub error: Option<String>,
-}
-
 /// A stored job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -80,7 +66,7 @@ pub struct Job {
     /// Files in the upload.
     pub total_files: u32,
     /// Results so far, in upload order.
-    pub files: Vec<JobFile>,
+    pub files: Vec<FileOutcome>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -94,8 +80,16 @@ pub trait JobStore: Send + Sync {
     async fn create_job(&self, id: &str, scope: &Scope, total_files: u32) -> Result<Job>;
     /// One job.
     async fn job(&self, id: &str) -> Result<Job>;
+    /// A job of `tenant`: another tenant's job is [`crate::Error::NotFound`], like a missing one.
+    async fn tenant_job(&self, tenant: &TenantId, id: &str) -> Result<Job> {
+        let job = self.job(id).await?;
+        if job.scope.tenant != *tenant {
+            return Err(crate::Error::NotFound("job".into()));
+        }
+        Ok(job)
+    }
     /// Records the status and results so far.
-    async fn update_job(&self, id: &str, status: JobStatus, files: &[JobFile]) -> Result<()>;
+    async fn update_job(&self, id: &str, status: JobStatus, files: &[FileOutcome]) -> Result<()>;
     /// Jobs that were queued or running (to resume after a restart), oldest first.
     async fn unfinished_jobs(&self) -> Result<Vec<Job>>;
     /// Durably records that the worker starts the file at `index` of the upload and returns

@@ -10,6 +10,7 @@ pub mod answer;
 pub mod authz;
 pub mod chunking;
 pub mod error;
+pub mod events;
 pub mod guardrails;
 pub mod jobs;
 pub mod limits;
@@ -23,4 +24,4 @@ pub mod types;
 pub mod testing;
 
 pub use error::{Error, Result};
-pub use service::{IngestOutcome, RagService, ServiceLimits};
+pub use service::{FileOutcome, IngestOutcome, RagService, ServiceLimits};

@@ -1,12 +1,16 @@
 //! The ports: what the domain needs from the outside world. Implementations live in
 //! `ragd-backends` and are chosen once at start-up; the domain only sees `Arc<dyn Port>`.
+//!
+//! Every read and write of documents names the tenant: a store answers "not found" for another
+//! tenant's document, so no caller can reach across tenants by forgetting a check.
 
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::events::Event;
 use crate::types::{
     ChunkDraft, ChunkKey, CollectionId, Document, DocumentId, Embedding, Extracted, Scope,
-    SourceInfo, StoredChunk,
+    SourceInfo, StoredChunk, TenantId,
 };
 
 /// Turns texts into unit-length embeddings. Implementations batch and run the model off the
@@ -47,7 +51,7 @@ pub trait Extractor: Send + Sync {
     async fn extract(&self, name: &str, bytes: Vec<u8>) -> Result<Extracted>;
 }
 
-/// A vector added to the index: its key, the collection it belongs to and the vector.
+/// A vector added to a derived index: its key, the collection it belongs to and the vector.
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
     /// The chunk key.
@@ -58,7 +62,7 @@ pub struct IndexEntry {
     pub vector: Embedding,
 }
 
-/// What a committed store transaction changed, for the vector index to apply.
+/// What a committed store transaction changed, for a derived index to apply.
 #[derive(Debug, Clone, Default)]
 pub struct IndexChanges {
     /// Keys whose vectors must go.
@@ -67,7 +71,10 @@ pub struct IndexChanges {
     pub added: Vec<IndexEntry>,
 }
 
-/// Nearest-neighbour search over chunk embeddings, restricted to a set of collections.
+/// A nearest-neighbour index *derived* from a store that keeps every vector (the embedded HNSW
+/// index beside SQLite; a vector server later). The store adapter that owns it applies committed
+/// changes in commit order and can always rebuild it; the domain never sees it, only
+/// [`DocumentStore::search`]. A database that searches its own rows (pgvector) needs none.
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
     /// Applies committed changes. Must be idempotent: replaying changes after a crash is safe.
@@ -81,11 +88,15 @@ pub trait VectorIndex: Send + Sync {
         k: usize,
     ) -> Result<Vec<(ChunkKey, f32)>>;
     /// Number of vectors indexed.
-    fn len(&self) -> usize;
+    async fn len(&self) -> Result<u64>;
     /// Whether the index is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
     }
+    /// Every key indexed with the collection it is filed under, in key order.
+    async fn keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>>;
+    /// Replaces the whole content with `entries` (a rebuild from the store).
+    async fn replace_all(&self, entries: Vec<IndexEntry>) -> Result<()>;
     /// Persists the index so that the next start does not replay or rebuild.
     async fn flush(&self) -> Result<()>;
 }
@@ -93,6 +104,10 @@ pub trait VectorIndex: Send + Sync {
 /// A document to write, with its chunks and their embeddings.
 #[derive(Debug, Clone)]
 pub struct NewDocument {
+    /// Its id: kept when this version replaces the stored one with the same id; a stored
+    /// version of the same source under another id (a concurrent first upload) is replaced by
+    /// this one, under this id.
+    pub id: DocumentId,
     /// Where it goes.
     pub scope: Scope,
     /// Source name, size and hash.
@@ -109,11 +124,18 @@ pub struct NewDocument {
     pub chunks: Vec<(ChunkDraft, Embedding)>,
 }
 
-/// Filters for listing documents.
+/// What [`DocumentStore::put_document`] did.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    /// The document as stored.
+    pub document: Document,
+    /// Whether it replaced an earlier version of the same source.
+    pub replaced: bool,
+}
+
+/// A page of a tenant's documents.
 #[derive(Debug, Clone, Default)]
 pub struct DocumentFilter {
-    /// Restrict to a tenant (always set by transports that have a principal).
-    pub tenant: Option<String>,
     /// Restrict to a collection.
     pub collection: Option<String>,
     /// Page size.
@@ -122,43 +144,97 @@ pub struct DocumentFilter {
     pub offset: u32,
 }
 
-/// Durable metadata: documents and chunks (with their embeddings), the source of truth from which
-/// the vector index can always be rebuilt.
+/// Durable documents and chunks with their embeddings, searchable by vector. The source of
+/// truth: whatever index an implementation keeps is derived from it and consistent with it after
+/// every acknowledged write.
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
-    /// The collection id for a scope, creating the tenant and collection if needed.
-    async fn collection_id(&self, scope: &Scope) -> Result<CollectionId>;
     /// The collection ids of a tenant (all collections) or of one of its collections.
     async fn collection_ids(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         collection: Option<&str>,
     ) -> Result<Vec<CollectionId>>;
     /// The document with this source name in this scope, if any.
     async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>>;
-    /// Atomically writes a document and its chunks, replacing any document with the same source
-    /// in the same scope. Either all of it is visible afterwards or none of it.
-    async fn put_document(&self, doc: NewDocument) -> Result<(Document, IndexChanges)>;
-    /// Atomically deletes a document and its chunks.
-    async fn delete_document(&self, id: DocumentId) -> Result<(Document, IndexChanges)>;
-    /// One document.
-    async fn get_document(&self, id: DocumentId) -> Result<Document>;
-    /// A page of documents, newest first, and the total matching the filter.
-    async fn list_documents(&self, filter: &DocumentFilter) -> Result<(Vec<Document>, u64)>;
-    /// The chunks of one document, in order.
-    async fn document_chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>>;
-    /// Chunks by key, in the order of `keys`, of documents in `collections` only: keys that are
-    /// unknown or belong elsewhere are skipped, so an index out of step with the store (a
-    /// database restored beside a newer index) can never return another tenant's chunks.
-    async fn chunks_by_keys(
+    /// Atomically writes a document, its chunks and `events`, replacing any document with the
+    /// same source in the same scope (creating the tenant and collection if needed). Either all
+    /// of it is visible and searchable afterwards or none of it.
+    async fn put_document(&self, doc: NewDocument, events: &[Event]) -> Result<StoredDocument>;
+    /// Atomically deletes a tenant's document, its chunks and their vectors, recording
+    /// `events`. Another tenant's document is [`crate::Error::NotFound`].
+    async fn delete_document(
         &self,
+        tenant: &TenantId,
+        id: DocumentId,
+        events: &[Event],
+    ) -> Result<Document>;
+    /// One of the tenant's documents.
+    async fn get_document(&self, tenant: &TenantId, id: DocumentId) -> Result<Document>;
+    /// A page of the tenant's documents, newest first, and the total matching the filter.
+    async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        filter: &DocumentFilter,
+    ) -> Result<(Vec<Document>, u64)>;
+    /// The chunks of one of the tenant's documents, in order.
+    async fn document_chunks(&self, tenant: &TenantId, id: DocumentId) -> Result<Vec<StoredChunk>>;
+    /// The `k` chunks nearest to `query` among `collections`, with their cosine similarity, best
+    /// first. The collection filter is part of the search (never a filter over a global top-k),
+    /// and only chunks of documents in `collections` come back.
+    async fn search(
+        &self,
+        query: &Embedding,
         collections: &[CollectionId],
-        keys: &[ChunkKey],
-    ) -> Result<Vec<StoredChunk>>;
-    /// Number of documents (all tenants, or one).
-    async fn count_documents(&self, tenant: Option<&str>) -> Result<u64>;
-    /// Number of chunks (each one vector in the index) of one tenant's documents.
-    async fn count_chunks(&self, tenant: &str) -> Result<u64>;
-    /// A cheap liveness check of the store.
+        k: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>>;
+    /// Makes every acknowledged write searchable (a derived index catches up on a change it
+    /// could not take before); `Ok` at once where search reads the store itself.
+    async fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Number of the tenant's documents.
+    async fn count_documents(&self, tenant: &TenantId) -> Result<u64>;
+    /// Number of chunks (each one vector) of the tenant's documents.
+    async fn count_chunks(&self, tenant: &TenantId) -> Result<u64>;
+}
+
+/// What `/health` asks of the store: available as soon as the database is open, before any
+/// index has loaded.
+#[async_trait]
+pub trait StoreStatus: Send + Sync {
+    /// A cheap liveness check.
     async fn ping(&self) -> Result<()>;
+    /// Number of documents of all tenants.
+    async fn count_all_documents(&self) -> Result<u64>;
+}
+
+/// The result of [`Maintenance::check`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// Documents in the store.
+    pub documents: u64,
+    /// Chunks in the store.
+    pub chunks: u64,
+    /// Vectors searchable.
+    pub vectors: u64,
+    /// Documents whose recorded chunk count differs from their stored chunks.
+    pub inconsistent_documents: Vec<String>,
+    /// Chunks of the store missing from the index, or filed there under another collection.
+    pub missing_vectors: u64,
+    /// Vectors of the index whose chunk the store does not have.
+    pub extra_vectors: u64,
+    /// Whether everything agrees.
+    pub ok: bool,
+}
+
+/// Operator tasks on the document store (`ragd check`, shutdown).
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Verifies that documents, chunks and vectors agree.
+    async fn check(&self) -> Result<CheckReport>;
+    /// Rebuilds what is derived (the vector index) from the source of truth, then checks.
+    async fn repair(&self) -> Result<CheckReport>;
+    /// Persists what lives in memory, so the next start neither replays nor rebuilds.
+    async fn flush(&self) -> Result<()>;
 }

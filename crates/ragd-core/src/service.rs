@@ -4,18 +4,17 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
 use tracing::instrument;
 
 use crate::answer::{self, Answer, ComposerConfig};
 
 mod guarded;
+mod outcome;
 
 use crate::chunking::Chunker;
+use crate::events::Event;
 use crate::guardrails::Policy;
-use crate::ports::{
-    DocumentFilter, DocumentStore, Embedder, Extractor, IndexChanges, NewDocument, VectorIndex,
-};
+use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, NewDocument};
 use crate::relevance::Calibration;
 use crate::types::{
     ChunkDraft, Document, DocumentId, Hit, Scope, SourceInfo, StoredChunk, TenantId, Threshold,
@@ -23,6 +22,7 @@ use crate::types::{
 };
 use crate::{Error, Result};
 pub use guarded::{GuardedHits, GuardedOutcome};
+pub use outcome::FileOutcome;
 
 /// Explicit limits of the pipelines; every one is configurable.
 #[derive(Debug, Clone, Copy)]
@@ -46,9 +46,7 @@ impl Default for ServiceLimits {
 pub struct ServiceParts {
     /// Embeds chunks and queries.
     pub embedder: Arc<dyn Embedder>,
-    /// Nearest-neighbour search.
-    pub index: Arc<dyn VectorIndex>,
-    /// Documents and chunks.
+    /// Documents, chunks and their vectors, searchable.
     pub store: Arc<dyn DocumentStore>,
     /// Text extraction.
     pub extractor: Arc<dyn Extractor>,
@@ -121,11 +119,6 @@ pub struct QueryOutcome {
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
 pub struct RagService {
     parts: ServiceParts,
-    // Serialises "commit to the store, then apply to the index" so the index sees changes in
-    // commit order (a replaced document's old vectors are never re-added after their removal).
-    // It guards the committed changes the index has not taken yet (its update failed): they are
-    // applied, in order, before any later change, so a stored document never stays unsearchable.
-    write_lock: Mutex<Vec<IndexChanges>>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -142,25 +135,7 @@ fn file_stem(source: &str) -> String {
 impl RagService {
     /// Builds the service from its parts.
     pub fn new(parts: ServiceParts) -> Self {
-        Self {
-            parts,
-            write_lock: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The embedder (model id and dimensions are reported by `/stats` and `/health`).
-    pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.parts.embedder
-    }
-
-    /// The document store.
-    pub fn store(&self) -> &Arc<dyn DocumentStore> {
-        &self.parts.store
-    }
-
-    /// The vector index.
-    pub fn index(&self) -> &Arc<dyn VectorIndex> {
-        &self.parts.index
+        Self { parts }
     }
 
     /// The limits in force.
@@ -190,8 +165,7 @@ impl RagService {
             .filter(|d| d.source.content_hash == content_hash)
         {
             // "Unchanged" promises the stored version is searchable.
-            self.apply_pending(&mut *self.write_lock.lock().await)
-                .await?;
+            self.parts.store.settle().await?;
             return Ok(IngestOutcome::Unchanged {
                 document: document.clone(),
             });
@@ -201,7 +175,15 @@ impl RagService {
             .await?;
         let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
         let vectors = self.parts.embedder.embed(texts).await?;
+        let id = existing.map_or_else(DocumentId::new, |d| d.id);
+        let event = Event::DocumentStored {
+            document_id: id,
+            scope: req.scope.clone(),
+            source: req.source.clone(),
+            chunks: u32::try_from(chunks.len()).map_err(Error::internal)?,
+        };
         let new = NewDocument {
+            id,
             title: extracted
                 .title
                 .clone()
@@ -219,44 +201,17 @@ impl RagService {
             metadata: req.metadata,
             chunks: chunks.into_iter().zip(vectors).collect(),
         };
-        let mut pending = self.write_lock.lock().await;
-        self.apply_pending(&mut pending).await?;
-        let (document, changes) = self.parts.store.put_document(new).await?;
-        self.apply_committed(&mut pending, changes).await?;
+        let stored = self.parts.store.put_document(new, &[event]).await?;
         Ok(IngestOutcome::Ingested {
-            document,
-            replaced: existing.is_some(),
+            document: stored.document,
+            replaced: stored.replaced,
         })
     }
 
-    /// Applies the changes an earlier index update failed to take, in commit order.
-    async fn apply_pending(&self, pending: &mut Vec<IndexChanges>) -> Result<()> {
-        while let Some(changes) = pending.first() {
-            self.parts.index.apply(changes.clone()).await.map_err(|err| {
-                tracing::error!(error = %err, "the vector index still refuses committed changes");
-                Error::Unavailable("the vector index is not accepting changes; retry later".into())
-            })?;
-            pending.remove(0);
-        }
-        Ok(())
-    }
-
-    /// Applies just-committed changes; when the index refuses them they are kept for the next
-    /// write (the store is the source of truth: the document exists, it is not yet searchable).
-    async fn apply_committed(
-        &self,
-        pending: &mut Vec<IndexChanges>,
-        changes: IndexChanges,
-    ) -> Result<()> {
-        if let Err(err) = self.parts.index.apply(changes.clone()).await {
-            tracing::error!(error = %err, "the vector index refused committed changes; kept to retry");
-            pending.push(changes);
-            return Err(Error::Unavailable(
-                "stored, but the vector index did not take it yet; retried with the next change"
-                    .into(),
-            ));
-        }
-        Ok(())
+    /// Ingests one source and reports the outcome the way every transport does.
+    pub async fn ingest_file(&self, req: IngestRequest) -> FileOutcome {
+        let source = req.source.clone();
+        FileOutcome::of(&source, self.ingest(req).await)
     }
 
     async fn extract_and_chunk(
@@ -288,29 +243,42 @@ impl RagService {
         .map_err(Error::internal)?
     }
 
-    /// Deletes a document, its chunks and their vectors.
-    #[instrument(skip_all, fields(document = %id), err(level = "debug"))]
-    pub async fn delete_document(&self, id: DocumentId) -> Result<Document> {
-        let mut pending = self.write_lock.lock().await;
-        self.apply_pending(&mut pending).await?;
-        let (document, changes) = self.parts.store.delete_document(id).await?;
-        self.apply_committed(&mut pending, changes).await?;
-        Ok(document)
+    /// Deletes one of the tenant's documents, its chunks and their vectors.
+    #[instrument(skip_all, fields(tenant = tenant.as_str(), document = %id), err(level = "debug"))]
+    pub async fn delete_document(&self, tenant: &TenantId, id: DocumentId) -> Result<Document> {
+        let document = self.parts.store.get_document(tenant, id).await?;
+        let event = Event::DocumentDeleted {
+            document_id: id,
+            scope: document.scope.clone(),
+            source: document.source.source.clone(),
+        };
+        self.parts.store.delete_document(tenant, id, &[event]).await
     }
 
-    /// One document.
-    pub async fn document(&self, id: DocumentId) -> Result<Document> {
-        self.parts.store.get_document(id).await
+    /// One of the tenant's documents.
+    pub async fn document(&self, tenant: &TenantId, id: DocumentId) -> Result<Document> {
+        self.parts.store.get_document(tenant, id).await
     }
 
-    /// A page of documents and the total count.
-    pub async fn documents(&self, filter: &DocumentFilter) -> Result<(Vec<Document>, u64)> {
-        self.parts.store.list_documents(filter).await
+    /// A page of the tenant's documents and the total count.
+    pub async fn documents(
+        &self,
+        tenant: &TenantId,
+        filter: &DocumentFilter,
+    ) -> Result<(Vec<Document>, u64)> {
+        self.parts.store.list_documents(tenant, filter).await
     }
 
-    /// The chunks of a document, in order.
-    pub async fn chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>> {
-        self.parts.store.document_chunks(id).await
+    /// The chunks of one of the tenant's documents, in order.
+    pub async fn chunks(&self, tenant: &TenantId, id: DocumentId) -> Result<Vec<StoredChunk>> {
+        self.parts.store.document_chunks(tenant, id).await
+    }
+
+    /// The tenant's document and chunk (vector) counts.
+    pub async fn stats(&self, tenant: &TenantId) -> Result<(u64, u64)> {
+        let documents = self.parts.store.count_documents(tenant).await?;
+        let chunks = self.parts.store.count_chunks(tenant).await?;
+        Ok((documents, chunks))
     }
 
     /// The best chunks for a question within the tenant (and collection), above the threshold.
@@ -319,7 +287,7 @@ impl RagService {
         let collections = self
             .parts
             .store
-            .collection_ids(req.tenant.as_str(), req.collection.as_deref())
+            .collection_ids(&req.tenant, req.collection.as_deref())
             .await?;
         if collections.is_empty() {
             return Ok(Vec::new());
@@ -330,20 +298,15 @@ impl RagService {
             .embed_query(req.tenant.as_str(), req.query.clone())
             .await?;
         let min_cosine = self.parts.calibration.cosine_for(req.threshold.get());
-        let found: Vec<(u64, f32)> = self
+        let found = self
             .parts
-            .index
+            .store
             .search(&query, &collections, req.k.get())
-            .await?
+            .await?;
+        let hits = found
             .into_iter()
             .filter(|&(_, cosine)| cosine >= min_cosine)
-            .collect();
-        let keys: Vec<u64> = found.iter().map(|&(k, _)| k).collect();
-        let chunks = self.parts.store.chunks_by_keys(&collections, &keys).await?;
-        let hits = chunks
-            .into_iter()
-            .filter_map(|chunk| {
-                let cosine = found.iter().find(|(k, _)| *k == chunk.key)?.1;
+            .filter_map(|(chunk, cosine)| {
                 let similarity = self.parts.calibration.relevance(cosine);
                 (similarity >= req.threshold.get()).then_some(Hit {
                     chunk,

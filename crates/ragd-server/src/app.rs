@@ -8,10 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
-use ragd_backends::sqlite::SqliteStore;
-use ragd_backends::{Engine, EngineConfig};
+use ragd_backends::{Access, Backends, EngineConfig};
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
-use ragd_core::ports::VectorIndex;
 use ragd_core::types::TenantId;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -26,14 +24,14 @@ pub(crate) struct App {
     listener: TcpListener,
     state: AppState,
     engine_config: EngineConfig,
-    /// This server owns the data directory until it has stopped and saved.
-    lock: ragd_backends::data_dir::DataDirLock,
+    /// The store, opened as its owner until the server has stopped and saved.
+    backends: Arc<Backends>,
 }
 
 /// Creates the bootstrap admin from RAGD_ADMIN_USERNAME/RAGD_ADMIN_PASSWORD unless that user
 /// exists (an existing user's password is never changed from the environment).
 async fn bootstrap_admin(
-    store: &SqliteStore,
+    store: &dyn UserStore,
     admin: Option<&(String, SecretString)>,
     platform: &TenantId,
 ) -> anyhow::Result<()> {
@@ -77,21 +75,25 @@ impl App {
         engine_config: EngineConfig,
         redoc: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
-        let lock = ragd_backends::data_dir::DataDirLock::acquire(&engine_config.data_dir)?;
-        let store = Arc::new(
-            ragd_backends::open_store(&engine_config)
+        let backends = Arc::new(
+            Backends::open(&engine_config.store(), Access::Owner)
                 .await
                 .context("opening the database")?,
         );
         let platform =
             TenantId::parse(&config.jwt.platform_tenant).context("RAGD_PLATFORM_TENANT")?;
-        bootstrap_admin(&store, config.bootstrap_admin.as_ref(), &platform).await?;
+        bootstrap_admin(
+            backends.users.as_ref(),
+            config.bootstrap_admin.as_ref(),
+            &platform,
+        )
+        .await?;
         if let Some(jwks) = &config.jwt.external {
             jwks.start().await;
         }
         let auth = Authenticator::new(
-            Arc::clone(&store) as Arc<dyn UserStore>,
-            Arc::clone(&store) as _,
+            Arc::clone(&backends.users),
+            Arc::clone(&backends.keys),
             config.jwt.clone(),
         )?;
         let metrics = if config.enable_metrics {
@@ -112,12 +114,13 @@ impl App {
         let state = AppState {
             services: Arc::new(OnceLock::new()),
             accounts: Arc::new(ragd_core::account_service::AccountService::new(
-                Arc::clone(&store) as _,
-                Arc::clone(&store) as _,
-                Arc::clone(&store) as _,
+                Arc::clone(&backends.users),
+                Arc::clone(&backends.keys),
+                Arc::clone(&backends.tenants),
                 auth.policy().clone(),
             )),
-            store,
+            status: Arc::clone(&backends.status),
+            job_store: Arc::clone(&backends.jobs),
             auth: Arc::new(auth),
             config: Arc::new(config),
             metrics,
@@ -126,7 +129,7 @@ impl App {
             model_id: model_id.into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: Arc::new(ragd_backends::memory::limiter::MemoryRateLimiter::new()),
+                limiter: ragd_backends::compose::rate_limiter(),
                 config: Arc::new(rate_limits),
             },
             redoc_js: read_redoc(redoc),
@@ -136,7 +139,7 @@ impl App {
             listener,
             state,
             engine_config,
-            lock,
+            backends,
         })
     }
 
@@ -154,13 +157,14 @@ impl App {
             listener,
             state,
             engine_config,
-            lock: _lock,
+            backends,
         } = self;
         let cancel = CancellationToken::new();
         let load_failed = CancellationToken::new();
         let stopping = CancellationToken::new();
         let loader = tokio::spawn(load_engine(
             state.clone(),
+            Arc::clone(&backends),
             engine_config,
             cancel.clone(),
             load_failed.clone(),
@@ -201,12 +205,13 @@ impl App {
         }
         if let Some(services) = state.services.get() {
             services
-                .engine
-                .index
+                .maintenance
                 .flush()
                 .await
                 .context("saving the vector index")?;
         }
+        drop(state);
+        drop(backends);
         served
     }
 }
@@ -214,6 +219,7 @@ impl App {
 /// Loads the model and the index, starts the job worker and marks the server ready.
 async fn load_engine(
     state: AppState,
+    backends: Arc<Backends>,
     config: EngineConfig,
     cancel: CancellationToken,
     failed: CancellationToken,
@@ -225,16 +231,28 @@ async fn load_engine(
             tokio::task::spawn_blocking(move || ragd_backends::start_embedder(&embedder_config))
                 .await
                 .context("the model loader panicked")??;
-        let engine = Engine::with_store(&config, embedder, Arc::clone(&state.store)).await?;
+        let documents = backends.documents(&config).await?;
+        let service = Arc::new(ragd_backends::rag_service(
+            &config,
+            embedder,
+            documents.store,
+        )?);
         let (jobs, worker) = crate::jobs::start(crate::jobs::WorkerParts {
-            service: Arc::clone(&engine.service),
-            store: Arc::clone(&state.store) as _,
+            service: Arc::clone(&service),
+            store: Arc::clone(&backends.jobs),
             uploads: config.data_dir.join("uploads"),
             file_attempts: state.config.limits.job_file_attempts,
             cancel,
         })
         .await?;
-        anyhow::Ok((Services { engine, jobs }, worker))
+        anyhow::Ok((
+            Services {
+                service,
+                maintenance: documents.maintenance,
+                jobs,
+            },
+            worker,
+        ))
     };
     match loaded.await {
         Ok((services, worker)) => {

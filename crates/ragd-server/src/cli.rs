@@ -137,6 +137,9 @@ pub(crate) enum DocumentsCommand {
     Show {
         /// Document id.
         id: String,
+        /// The document's tenant.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
         /// Also print the chunks.
         #[arg(long)]
         chunks: bool,
@@ -148,6 +151,9 @@ pub(crate) enum DocumentsCommand {
     Delete {
         /// Document id.
         id: String,
+        /// The document's tenant.
+        #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+        tenant: String,
     },
 }
 

@@ -1,6 +1,7 @@
 //! Domain values → wire types (`ragd-api`), in one place.
 
 use ragd_api::{DocumentInfo, Source};
+use ragd_core::FileOutcome;
 use ragd_core::types::{Document, Hit};
 use serde_json::{Value, json};
 
@@ -92,12 +93,40 @@ pub(crate) fn job(j: &ragd_core::jobs::Job) -> ragd_api::JobInfo {
 }
 
 /// One file of a job.
-pub(crate) fn job_file(f: &ragd_core::jobs::JobFile) -> ragd_api::JobFileResult {
+pub(crate) fn job_file(f: &FileOutcome) -> ragd_api::JobFileResult {
     ragd_api::JobFileResult {
-        source: f.source.clone(),
-        status: f.status.clone(),
-        document_id: f.document_id.clone(),
-        chunks: f.chunks,
-        error: f.error.clone(),
+        source: f.source().to_owned(),
+        status: f.status().to_owned(),
+        document_id: f.document_id().map(|id| id.to_string()),
+        chunks: f.chunks(),
+        error: f.error().map(str::to_owned),
+    }
+}
+
+/// One file of an upload answered at once.
+pub(crate) fn file_result(f: &FileOutcome) -> ragd_api::FileResult {
+    match f {
+        FileOutcome::Ingested {
+            source,
+            document_id,
+            chunks,
+            replaced,
+        } => ragd_api::FileResult::Ingested {
+            source: source.clone(),
+            document_id: document_id.to_string(),
+            chunks: *chunks,
+            replaced: *replaced,
+        },
+        FileOutcome::Unchanged {
+            source,
+            document_id,
+        } => ragd_api::FileResult::Unchanged {
+            source: source.clone(),
+            document_id: document_id.to_string(),
+        },
+        FileOutcome::Failed { source, error } => ragd_api::FileResult::Failed {
+            source: source.clone(),
+            error: error.clone(),
+        },
     }
 }

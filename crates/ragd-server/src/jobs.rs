@@ -13,10 +13,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ragd_core::jobs::{Job, JobFile, JobStatus, JobStore};
+use ragd_core::FileOutcome;
+use ragd_core::RagService;
+use ragd_core::jobs::{Job, JobStatus, JobStore};
 use ragd_core::service::IngestRequest;
 use ragd_core::types::Scope;
-use ragd_core::{IngestOutcome, RagService};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
@@ -146,55 +147,26 @@ impl Staging {
     }
 }
 
-/// Ingests one staged file.
+/// Ingests one staged file: the outcome an upload answers with and a job records.
 pub(crate) async fn ingest_file(
     service: &RagService,
     scope: &Scope,
     dir: &Path,
     file: &StagedFile,
     metadata: &Map<String, Value>,
-) -> JobFile {
-    let result = match tokio::fs::read(dir.join(&file.path)).await {
-        Ok(bytes) => service
-            .ingest(IngestRequest {
-                scope: scope.clone(),
-                source: file.name.clone(),
-                bytes,
-                metadata: metadata.clone(),
-            })
-            .await
-            .map_err(|e| {
-                if matches!(e, ragd_core::Error::Internal(_)) {
-                    tracing::error!(source = %file.name, error = %e, "ingestion failed");
-                    "internal error while ingesting".to_owned()
-                } else {
-                    e.to_string()
-                }
-            }),
-        Err(err) => Err(format!("staged file unreadable: {err}")),
-    };
-    match result {
-        Ok(IngestOutcome::Ingested { document, .. }) => JobFile {
-            source: file.name.clone(),
-            status: "ingested".into(),
-            document_id: Some(document.id.to_string()),
-            chunks: document.chunk_count,
-            error: None,
-        },
-        Ok(IngestOutcome::Unchanged { document }) => JobFile {
-            source: file.name.clone(),
-            status: "unchanged".into(),
-            document_id: Some(document.id.to_string()),
-            chunks: 0,
-            error: None,
-        },
-        Err(error) => JobFile {
-            source: file.name.clone(),
-            status: "failed".into(),
-            document_id: None,
-            chunks: 0,
-            error: Some(error),
-        },
+) -> FileOutcome {
+    match tokio::fs::read(dir.join(&file.path)).await {
+        Ok(bytes) => {
+            service
+                .ingest_file(IngestRequest {
+                    scope: scope.clone(),
+                    source: file.name.clone(),
+                    bytes,
+                    metadata: metadata.clone(),
+                })
+                .await
+        }
+        Err(err) => FileOutcome::failed(&file.name, format!("staged file unreadable: {err}")),
     }
 }
 
@@ -288,14 +260,8 @@ struct Worker {
     cancel: CancellationToken,
 }
 
-fn failed_file(source: &str, error: String) -> JobFile {
-    JobFile {
-        source: source.to_owned(),
-        status: "failed".into(),
-        document_id: None,
-        chunks: 0,
-        error: Some(error),
-    }
+fn failed_file(source: &str, error: String) -> FileOutcome {
+    FileOutcome::failed(source, error)
 }
 
 impl Worker {
@@ -367,7 +333,9 @@ impl Worker {
                 .update_job(id, JobStatus::Running, &files)
                 .await?;
         }
-        let failed = files.iter().any(|f| f.status == "failed");
+        let failed = files
+            .iter()
+            .any(|f| matches!(f, FileOutcome::Failed { .. }));
         let status = if failed {
             JobStatus::Failed
         } else {

@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use ragd_backends::Engine;
-use ragd_backends::sqlite::SqliteStore;
+use ragd_core::RagService;
+use ragd_core::jobs::JobStore;
+use ragd_core::ports::{Maintenance, StoreStatus};
 
 use crate::auth::Authenticator;
 use crate::error::{ApiError, ApiResult};
@@ -17,7 +18,10 @@ use crate::serve_config::ServerConfig;
 
 /// What becomes available once the engine has loaded.
 pub(crate) struct Services {
-    pub(crate) engine: Engine,
+    /// Ingestion, retrieval and answers.
+    pub(crate) service: Arc<RagService>,
+    /// Saving the index at shutdown.
+    pub(crate) maintenance: Arc<dyn Maintenance>,
     pub(crate) jobs: JobQueue,
 }
 
@@ -25,7 +29,10 @@ pub(crate) struct Services {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) services: Arc<OnceLock<Services>>,
-    pub(crate) store: Arc<SqliteStore>,
+    /// Health and counts of the store (available before the documents have loaded).
+    pub(crate) status: Arc<dyn StoreStatus>,
+    /// Ingestion jobs.
+    pub(crate) job_store: Arc<dyn JobStore>,
     pub(crate) auth: Arc<Authenticator>,
     /// Tenants, users and keys, under the account rules.
     pub(crate) accounts: Arc<ragd_core::account_service::AccountService>,

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use ragd_core::ports::{IndexChanges, VectorIndex};
+use ragd_core::ports::{IndexChanges, IndexEntry, VectorIndex};
 use ragd_core::types::{ChunkKey, CollectionId, Embedding};
 use ragd_core::{Error, Result};
 
@@ -112,51 +112,6 @@ impl EmbeddedIndex {
         Ok(this)
     }
 
-    /// How many vectors the index holds for keys that are not among `keys` (chunks the store
-    /// no longer has).
-    pub fn extra(&self, keys: &[(ChunkKey, CollectionId)]) -> u64 {
-        let Ok(state) = self.state.read() else {
-            return 0;
-        };
-        let wanted: std::collections::HashSet<ChunkKey> = keys.iter().map(|&(k, _)| k).collect();
-        state
-            .collection_of
-            .keys()
-            .filter(|k| !wanted.contains(k))
-            .count() as u64
-    }
-
-    /// Rebuilds the index from the store, every vector re-read (`ragd check --repair`): what
-    /// reconciling cannot see, such as a key the store reused for another chunk of the same
-    /// collection after a restore, is gone afterwards.
-    pub async fn rebuild(&self, store: &SqliteStore) -> Result<()> {
-        let keys: Vec<ChunkKey> = store.chunk_keys().await?.iter().map(|&(k, _)| k).collect();
-        let entries = store.index_entries(&keys).await?;
-        let (config, state) = (self.config.clone(), Arc::clone(&self.state));
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut fresh = State::new(&config)?;
-            fresh.add(&entries, config.build_threads, config.dimensions)?;
-            let mut state = state.write().map_err(poisoned)?;
-            fresh.version = state.version + 1;
-            fresh.saved_version = state.saved_version;
-            *state = fresh;
-            Ok(())
-        })
-        .await
-        .map_err(Error::internal)??;
-        self.flush().await
-    }
-
-    /// How many of `keys` the index lacks (vector or collection entry).
-    pub fn missing(&self, keys: &[(ChunkKey, CollectionId)]) -> u64 {
-        let Ok(state) = self.state.read() else {
-            return keys.len() as u64;
-        };
-        keys.iter()
-            .filter(|(k, c)| state.collection_of.get(k) != Some(c) || !state.index.contains(*k))
-            .count() as u64
-    }
-
     /// Bytes of memory used by the graph and vectors.
     pub fn memory_usage(&self) -> usize {
         self.state
@@ -239,11 +194,36 @@ impl VectorIndex for EmbeddedIndex {
         .map_err(Error::internal)?
     }
 
-    fn len(&self) -> usize {
-        self.state
-            .read()
-            .map(|s| s.collection_of.len())
-            .unwrap_or(0)
+    async fn len(&self) -> Result<u64> {
+        Ok(self.state.read().map_err(poisoned)?.collection_of.len() as u64)
+    }
+
+    async fn keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>> {
+        let state = self.state.read().map_err(poisoned)?;
+        // A key counts only with both its collection entry and its vector in the graph.
+        let mut keys: Vec<(ChunkKey, CollectionId)> = state
+            .collection_of
+            .iter()
+            .filter(|(k, _)| state.index.contains(**k))
+            .map(|(&k, &c)| (k, c))
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    async fn replace_all(&self, entries: Vec<IndexEntry>) -> Result<()> {
+        let (config, state) = (self.config.clone(), Arc::clone(&self.state));
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut fresh = State::new(&config)?;
+            fresh.add(&entries, config.build_threads, config.dimensions)?;
+            let mut state = state.write().map_err(poisoned)?;
+            fresh.version = state.version + 1;
+            fresh.saved_version = state.saved_version;
+            *state = fresh;
+            Ok(())
+        })
+        .await
+        .map_err(Error::internal)?
     }
 
     async fn flush(&self) -> Result<()> {
@@ -362,6 +342,6 @@ mod tests {
             hits.iter().all(|(k, _)| *k != 7),
             "removed keys are never returned"
         );
-        assert_eq!(index.len(), 2999);
+        assert_eq!(index.len().await.expect("len"), 2999);
     }
 }

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ragd_core::FileOutcome;
 use ragd_core::accounts::{NewUser, Role, User, UserStore, Username};
-use ragd_core::jobs::{Job, JobFile, JobStatus, JobStore};
-use ragd_core::ports::DocumentStore;
+use ragd_core::jobs::{Job, JobStatus, JobStore};
 use ragd_core::types::{CollectionName, Scope, TenantId};
 use ragd_core::{Error, Result};
 use sqlx::Row;
@@ -222,7 +222,7 @@ impl JobStore for SqliteStore {
         }
     }
 
-    async fn update_job(&self, id: &str, status: JobStatus, files: &[JobFile]) -> Result<()> {
+    async fn update_job(&self, id: &str, status: JobStatus, files: &[FileOutcome]) -> Result<()> {
         let files = serde_json::to_string(files).map_err(Error::internal)?;
         sqlx::query("UPDATE jobs SET status = ?, files = ?, updated_at = ? WHERE id = ?")
             .bind(status.as_str())

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 mod collections;
+pub mod indexed;
 mod keys;
 mod rows;
 mod write;
@@ -16,9 +17,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use ragd_core::ports::{DocumentFilter, DocumentStore, IndexChanges, IndexEntry, NewDocument};
+use ragd_core::events::{Event, EventLog, RecordedEvent};
+use ragd_core::ports::{
+    DocumentFilter, IndexChanges, IndexEntry, NewDocument, StoreStatus, StoredDocument,
+};
 use ragd_core::types::{
     ChunkDraft, ChunkKey, CollectionId, Document, DocumentId, Embedding, Scope, StoredChunk,
+    TenantId,
 };
 use ragd_core::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -191,9 +196,12 @@ impl SqliteStore {
 const CHUNK_COLUMNS: &str =
     "SELECT key, document_id, idx, text, char_start, char_end, page, heading FROM chunks";
 
-#[async_trait]
-impl DocumentStore for SqliteStore {
-    async fn collection_id(&self, scope: &Scope) -> Result<CollectionId> {
+/// The document side. The [`ragd_core::ports::DocumentStore`] port is implemented by
+/// [`crate::sqlite::indexed::IndexedStore`], which keeps the vector index in step with these
+/// writes.
+impl SqliteStore {
+    /// The collection id for a scope, creating the tenant and collection if needed.
+    pub async fn collection_id(&self, scope: &Scope) -> Result<CollectionId> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query(
@@ -233,7 +241,8 @@ impl DocumentStore for SqliteStore {
         Ok(id)
     }
 
-    async fn collection_ids(
+    /// The collection ids of a tenant (all collections) or of one of its collections.
+    pub async fn collection_ids(
         &self,
         tenant: &str,
         collection: Option<&str>,
@@ -255,7 +264,8 @@ impl DocumentStore for SqliteStore {
         Ok(self.collections.store(ticket, rows, tenant, collection))
     }
 
-    async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
+    /// The document with this source name in this scope, if any.
+    pub async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
         let sql = format!(
             "SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE t.name = ? AND c.name = ? AND d.source = ?"
         );
@@ -269,26 +279,42 @@ impl DocumentStore for SqliteStore {
         row.as_ref().map(document_from_row).transpose()
     }
 
-    async fn put_document(&self, doc: NewDocument) -> Result<(Document, IndexChanges)> {
-        crate::sqlite::write::put_document(self, &self.pool, doc).await
+    /// Writes a document with its chunks and `events` in one transaction (see
+    /// [`ragd_core::ports::DocumentStore::put_document`]); returns what the index must change.
+    pub async fn put_document(
+        &self,
+        doc: NewDocument,
+        events: &[Event],
+    ) -> Result<(StoredDocument, IndexChanges)> {
+        crate::sqlite::write::put_document(self, &self.pool, doc, events).await
     }
 
-    async fn delete_document(&self, id: DocumentId) -> Result<(Document, IndexChanges)> {
-        let document = self.get_document(id).await?;
+    /// Deletes one of the tenant's documents with its chunks, recording `events`, in one
+    /// transaction; returns the document and what the index must remove.
+    pub async fn delete_document(
+        &self,
+        tenant: &TenantId,
+        id: DocumentId,
+        events: &[Event],
+    ) -> Result<(Document, IndexChanges)> {
+        let document = self.get_document(tenant, id).await?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let keys: Vec<i64> = sqlx::query_scalar("SELECT key FROM chunks WHERE document_id = ?")
             .bind(id.to_string())
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        let deleted = sqlx::query("DELETE FROM documents WHERE id = ?")
+        // The collection too: a document another tenant's request names is never deleted.
+        let deleted = sqlx::query("DELETE FROM documents WHERE id = ? AND collection_id = ?")
             .bind(id.to_string())
+            .bind(self.collection_id(&document.scope).await?)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if deleted.rows_affected() == 0 {
             return Err(Error::NotFound(format!("document {id}")));
         }
+        crate::sqlite::write::record_events(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)?;
         let removed = keys
             .into_iter()
@@ -303,21 +329,41 @@ impl DocumentStore for SqliteStore {
         ))
     }
 
-    async fn get_document(&self, id: DocumentId) -> Result<Document> {
+    /// One of the tenant's documents.
+    pub async fn get_document(&self, tenant: &TenantId, id: DocumentId) -> Result<Document> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE d.id = ? AND t.name = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref()
+            .map(document_from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("document {id}")))
+    }
+
+    /// A document by id whatever its tenant (the store's own reads after a write).
+    pub(crate) async fn document_by_id(&self, id: DocumentId) -> Result<Document> {
         self.document_where("d.id = ?", &id.to_string())
             .await?
             .ok_or_else(|| Error::NotFound(format!("document {id}")))
     }
 
-    async fn list_documents(&self, filter: &DocumentFilter) -> Result<(Vec<Document>, u64)> {
+    /// A page of the tenant's documents, newest first, and the total matching the filter.
+    pub async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        filter: &DocumentFilter,
+    ) -> Result<(Vec<Document>, u64)> {
         let sql = format!(
             "SELECT {DOC_COLUMNS}, COUNT(*) OVER () AS total FROM {DOC_FROM} \
-             WHERE (? IS NULL OR t.name = ?) AND (? IS NULL OR c.name = ?) \
+             WHERE t.name = ? AND (? IS NULL OR c.name = ?) \
              ORDER BY d.updated_at DESC, d.id DESC LIMIT ? OFFSET ?"
         );
         let rows = sqlx::query(&sql)
-            .bind(filter.tenant.as_deref())
-            .bind(filter.tenant.as_deref())
+            .bind(tenant.as_str())
             .bind(filter.collection.as_deref())
             .bind(filter.collection.as_deref())
             .bind(i64::from(filter.limit))
@@ -330,11 +376,10 @@ impl DocumentStore for SqliteStore {
             // A page past the end still reports the real total.
             None => {
                 let sql = format!(
-                    "SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?) AND (? IS NULL OR c.name = ?)"
+                    "SELECT COUNT(*) FROM {DOC_FROM} WHERE t.name = ? AND (? IS NULL OR c.name = ?)"
                 );
                 sqlx::query_scalar(&sql)
-                    .bind(filter.tenant.as_deref())
-                    .bind(filter.tenant.as_deref())
+                    .bind(tenant.as_str())
                     .bind(filter.collection.as_deref())
                     .bind(filter.collection.as_deref())
                     .fetch_one(&self.pool)
@@ -349,8 +394,13 @@ impl DocumentStore for SqliteStore {
         Ok((docs, u64::try_from(total).unwrap_or(0)))
     }
 
-    async fn document_chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>> {
-        let document = self.get_document(id).await?;
+    /// The chunks of one of the tenant's documents, in order.
+    pub async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        id: DocumentId,
+    ) -> Result<Vec<StoredChunk>> {
+        let document = self.get_document(tenant, id).await?;
         let mut qb = QueryBuilder::new(CHUNK_COLUMNS);
         qb.push(" WHERE document_id = ")
             .push_bind(id.to_string())
@@ -366,7 +416,10 @@ impl DocumentStore for SqliteStore {
             .collect())
     }
 
-    async fn chunks_by_keys(
+    /// Chunks by key, in the order of `keys`, of documents in `collections` only: keys that are
+    /// unknown or belong elsewhere are skipped, so an index out of step with the store (a
+    /// database restored beside a newer index) can never return another tenant's chunks.
+    pub async fn chunks_by_keys(
         &self,
         collections: &[CollectionId],
         keys: &[ChunkKey],
@@ -409,7 +462,8 @@ impl DocumentStore for SqliteStore {
             .collect())
     }
 
-    async fn count_documents(&self, tenant: Option<&str>) -> Result<u64> {
+    /// Number of documents (all tenants, or one).
+    pub async fn count_documents(&self, tenant: Option<&str>) -> Result<u64> {
         let sql = format!("SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?)");
         let n: i64 = sqlx::query_scalar(&sql)
             .bind(tenant)
@@ -420,7 +474,8 @@ impl DocumentStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn count_chunks(&self, tenant: &str) -> Result<u64> {
+    /// Number of chunks of one tenant's documents.
+    pub async fn count_chunks(&self, tenant: &str) -> Result<u64> {
         let sql =
             format!("SELECT COALESCE(SUM(d.chunk_count), 0) FROM {DOC_FROM} WHERE t.name = ?");
         let n: i64 = sqlx::query_scalar(&sql)
@@ -430,12 +485,42 @@ impl DocumentStore for SqliteStore {
             .map_err(db_err)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
 
+#[async_trait]
+impl StoreStatus for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
             .map_err(db_err)
             .map(|_| ())
+    }
+
+    async fn count_all_documents(&self) -> Result<u64> {
+        self.count_documents(None).await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<RecordedEvent>> {
+        let rows: Vec<(i64, String, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT seq, payload, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(seq, payload, at)| {
+                Ok(RecordedEvent {
+                    seq,
+                    event: serde_json::from_str(&payload).map_err(Error::internal)?,
+                    at,
+                })
+            })
+            .collect()
     }
 }

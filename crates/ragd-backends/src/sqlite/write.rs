@@ -1,8 +1,8 @@
 //! The write side of [`SqliteStore`]: one transaction per document version.
 
 use chrono::Utc;
-use ragd_core::ports::{DocumentStore, IndexChanges, IndexEntry, NewDocument};
-use ragd_core::types::{Document, DocumentId};
+use ragd_core::events::Event;
+use ragd_core::ports::{IndexChanges, IndexEntry, NewDocument, StoredDocument};
 use ragd_core::{Error, Result};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
@@ -12,13 +12,46 @@ use crate::sqlite::{SqliteStore, db_err};
 /// Rows per multi-row chunk insert (SQLite allows 32766 bound parameters; a row binds 9).
 const INSERT_BATCH: usize = 256;
 
-/// Writes `doc`, replacing the chunks of an existing document with the same source (which keeps
-/// its id and creation time), all in one transaction.
+/// How long recorded events are kept (the outbox a webhook delivery reads; older ones go).
+pub(crate) const EVENT_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
+/// Records `events` in the write's transaction, and lets the oldest beyond
+/// [`EVENT_RETENTION`] go (a bounded step, so one write never pays for a long backlog).
+pub(crate) async fn record_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    events: &[Event],
+) -> Result<()> {
+    let now = Utc::now();
+    for event in events {
+        sqlx::query("INSERT INTO events (kind, tenant, payload, created_at) VALUES (?, ?, ?, ?)")
+            .bind(event.kind())
+            .bind(event.tenant())
+            .bind(serde_json::to_string(event).map_err(Error::internal)?)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    sqlx::query(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT 100)",
+    )
+    .bind(now - EVENT_RETENTION)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Writes `doc` and `events` in one transaction, replacing the chunks of an existing document
+/// with the same source. The stored document has `doc.id`: an existing document of that id
+/// keeps its creation time; one with another id (a concurrent first upload of the same source)
+/// is replaced.
 pub(crate) async fn put_document(
     store: &SqliteStore,
     pool: &SqlitePool,
     doc: NewDocument,
-) -> Result<(Document, IndexChanges)> {
+    events: &[Event],
+) -> Result<(StoredDocument, IndexChanges)> {
     let collection = store.collection_id(&doc.scope).await?;
     let now = Utc::now();
     let metadata = serde_json::to_string(&doc.metadata).map_err(Error::internal)?;
@@ -33,7 +66,23 @@ pub(crate) async fn put_document(
             .await
             .map_err(db_err)?;
     let mut removed = Vec::new();
-    let id = match existing {
+    let replaced = existing.is_some();
+    let id = doc.id;
+    if let Some((other,)) = existing.as_ref().filter(|(e,)| *e != id.to_string()) {
+        let keys: Vec<i64> =
+            sqlx::query_scalar("DELETE FROM chunks WHERE document_id = ? RETURNING key")
+                .bind(other)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        removed.extend(keys.into_iter().filter_map(|k| u64::try_from(k).ok()));
+        sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(other)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    match existing.filter(|(e,)| *e == id.to_string()) {
         Some((id,)) => {
             let keys: Vec<i64> =
                 sqlx::query_scalar("DELETE FROM chunks WHERE document_id = ? RETURNING key")
@@ -58,10 +107,8 @@ pub(crate) async fn put_document(
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            DocumentId::parse(&id)?
         }
         None => {
-            let id = DocumentId::new();
             sqlx::query(
                 "INSERT INTO documents (id, collection_id, source, title, mime, size_bytes, content_hash, \
                  pages, chunk_count, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -81,9 +128,8 @@ pub(crate) async fn put_document(
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            id
         }
-    };
+    }
 
     let mut added = Vec::with_capacity(doc.chunks.len());
     for batch in doc.chunks.chunks(INSERT_BATCH) {
@@ -117,7 +163,11 @@ pub(crate) async fn put_document(
             });
         }
     }
+    record_events(&mut tx, events).await?;
     tx.commit().await.map_err(db_err)?;
-    let document = store.get_document(id).await?;
-    Ok((document, IndexChanges { removed, added }))
+    let document = store.document_by_id(id).await?;
+    Ok((
+        StoredDocument { document, replaced },
+        IndexChanges { removed, added },
+    ))
 }

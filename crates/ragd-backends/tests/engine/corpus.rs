@@ -78,12 +78,15 @@ async fn formats_carry_their_metadata() {
         ingest(&engine, &s, &name, &bytes).await.expect("ingest");
     }
     let filter = DocumentFilter {
-        tenant: Some("default".into()),
         collection: None,
         limit: 100,
         offset: 0,
     };
-    let (docs, total) = engine.service.documents(&filter).await.expect("list");
+    let (docs, total) = engine
+        .service
+        .documents(&ragd_core::types::TenantId::default(), &filter)
+        .await
+        .expect("list");
     assert_eq!(total as usize, docs.len());
     let find = |source: &str| {
         docs.iter()
@@ -94,7 +97,11 @@ async fn formats_carry_their_metadata() {
     let pdf = find("printing-press-history.pdf");
     assert_eq!(pdf.mime, "application/pdf");
     assert_eq!(pdf.pages, Some(3));
-    let chunks = engine.service.chunks(pdf.id).await.expect("chunks");
+    let chunks = engine
+        .service
+        .chunks(&pdf.scope.tenant, pdf.id)
+        .await
+        .expect("chunks");
     assert!(
         chunks.iter().any(|c| c.chunk.page == Some(3)),
         "no chunk on page 3"
@@ -115,7 +122,12 @@ async fn formats_carry_their_metadata() {
     for d in &docs {
         assert_eq!(d.source.content_hash.len(), 64);
         assert!(d.source.size_bytes > 0);
-        for c in engine.service.chunks(d.id).await.expect("chunks") {
+        for c in engine
+            .service
+            .chunks(&d.scope.tenant, d.id)
+            .await
+            .expect("chunks")
+        {
             assert!(
                 !c.chunk.text.contains("zqxscriptsentinel")
                     && !c.chunk.text.contains("zqxstylesentinel"),
@@ -126,7 +138,11 @@ async fn formats_carry_their_metadata() {
         }
     }
     let md = find("sourdough-bread.md");
-    let chunks = engine.service.chunks(md.id).await.expect("chunks");
+    let chunks = engine
+        .service
+        .chunks(&md.scope.tenant, md.id)
+        .await
+        .expect("chunks");
     assert!(
         chunks.len() >= 3 && chunks.iter().skip(1).all(|c| c.chunk.heading.is_some()),
         "markdown chunks carry headings"
@@ -168,11 +184,11 @@ async fn broken_files_fail_with_the_file_and_the_reason_and_the_rest_goes_on() {
         assert!(matches!(ok, Ok(IngestOutcome::Ingested { .. })), "{ok:?}");
     }
     let count = engine
-        .service
-        .store()
-        .count_documents(None)
+        .backends
+        .status
+        .count_all_documents()
         .await
         .expect("count");
     assert_eq!(count, 5, "only the good files are stored");
-    assert!(engine.check().await.expect("check").ok);
+    assert!(engine.maintenance.check().await.expect("check").ok);
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use ragd_backends::{Engine, EngineConfig, start_embedder};
+use ragd_backends::{EngineConfig, Node, start_embedder};
 use ragd_core::chunking::ChunkerConfig;
 use ragd_core::ports::Embedder;
 use ragd_core::relevance::Calibration;
@@ -58,8 +58,8 @@ pub(crate) fn embedder() -> Arc<dyn Embedder> {
     Arc::clone(EMBEDDER.get_or_init(|| start_embedder(&config(dir.path())).expect("model loads")))
 }
 
-pub(crate) async fn engine(data_dir: &Path) -> Engine {
-    Engine::open(&config(data_dir), embedder())
+pub(crate) async fn engine(data_dir: &Path) -> Node {
+    Node::open(&config(data_dir), embedder())
         .await
         .expect("engine opens")
 }
@@ -72,7 +72,7 @@ pub(crate) fn scope(tenant: &str, collection: &str) -> Scope {
 }
 
 pub(crate) async fn ingest(
-    engine: &Engine,
+    engine: &Node,
     scope: &Scope,
     source: &str,
     bytes: &[u8],

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use ragd_core::chunking::Chunker;
-use ragd_core::ports::{IndexChanges, VectorIndex};
-use ragd_core::service::ServiceParts;
+use ragd_backends::sqlite::indexed::IndexedStore;
+use ragd_core::ports::{IndexChanges, IndexEntry, VectorIndex};
 use ragd_core::types::{ChunkKey, CollectionId, Embedding};
-use ragd_core::{Error, IngestOutcome, RagService, Result};
+use ragd_core::{Error, IngestOutcome, Result};
 
-use crate::helpers::{config, embedder, engine, retrieve, scope};
+use crate::helpers::{config, embedder, retrieve, scope};
 
 /// The real index, refusing changes while `failing` is set.
 struct Flaky {
@@ -36,8 +35,14 @@ impl VectorIndex for Flaky {
     ) -> Result<Vec<(ChunkKey, f32)>> {
         self.inner.search(query, collections, k).await
     }
-    fn len(&self) -> usize {
-        self.inner.len()
+    async fn len(&self) -> Result<u64> {
+        self.inner.len().await
+    }
+    async fn keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>> {
+        self.inner.keys().await
+    }
+    async fn replace_all(&self, entries: Vec<IndexEntry>) -> Result<()> {
+        self.inner.replace_all(entries).await
     }
     async fn flush(&self) -> Result<()> {
         self.inner.flush().await
@@ -47,28 +52,22 @@ impl VectorIndex for Flaky {
 #[tokio::test]
 async fn a_failed_index_update_is_retried_not_forgotten() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let built = engine(dir.path()).await;
+    let store = ragd_backends::sqlite::SqliteStore::open(&dir.path().join("ragd.db"))
+        .await
+        .expect("store");
+    let index = ragd_backends::embedded_index::EmbeddedIndex::open(
+        ragd_backends::embedded_index::EmbeddedIndexConfig::new(dir.path().join("index"), 384),
+        &store,
+    )
+    .await
+    .expect("index");
     let flaky = Arc::new(Flaky {
-        inner: Arc::clone(&built.index) as _,
+        inner: Arc::new(index),
         failing: AtomicBool::new(true),
     });
-    let counter = ragd_backends::embed::tokenizer::TokenCount::load(
-        &config(dir.path())
-            .models_dir
-            .join("all-MiniLM-L6-v2/tokenizer.json"),
-    )
-    .expect("tokenizer");
-    let service = RagService::new(ServiceParts {
-        embedder: embedder(),
-        index: Arc::clone(&flaky) as _,
-        store: Arc::clone(&built.store) as _,
-        extractor: Arc::new(ragd_backends::loaders::FileExtractor),
-        chunker: Chunker::new(Default::default(), Arc::new(counter)),
-        calibration: Default::default(),
-        composer: Default::default(),
-        limits: Default::default(),
-        guardrails: Arc::new(Default::default()),
-    });
+    let documents = IndexedStore::new(store, Arc::clone(&flaky) as _);
+    let service = ragd_backends::rag_service(&config(dir.path()), embedder(), Arc::new(documents))
+        .expect("service");
     let request = |bytes: &[u8]| ragd_core::service::IngestRequest {
         scope: scope("default", "documents"),
         source: "lighthouse.md".into(),

@@ -1,6 +1,5 @@
 //! Re-ingestion, replacement, deletion and isolation, through the real store and index.
 
-use ragd_core::ports::{DocumentStore, VectorIndex};
 use ragd_core::{Error, IngestOutcome};
 
 use crate::helpers::{engine, ingest, retrieve, scope};
@@ -30,7 +29,10 @@ async fn unchanged_is_a_no_op_changed_replaces_delete_removes() {
         matches!(again, IngestOutcome::Unchanged { ref document } if document.id == first.id),
         "{again:?}"
     );
-    assert_eq!(engine.index.len(), first.chunk_count as usize);
+    assert_eq!(
+        engine.maintenance.check().await.expect("check").vectors as usize,
+        first.chunk_count as usize
+    );
 
     let IngestOutcome::Ingested {
         document: second,
@@ -44,9 +46,17 @@ async fn unchanged_is_a_no_op_changed_replaces_delete_removes() {
     assert_eq!(second.id, first.id, "the document keeps its id");
     assert_eq!(second.created_at, first.created_at);
     assert_ne!(second.source.content_hash, first.source.content_hash);
-    assert_eq!(engine.store.count_documents(None).await.expect("count"), 1);
     assert_eq!(
-        engine.index.len(),
+        engine
+            .backends
+            .status
+            .count_all_documents()
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        engine.maintenance.check().await.expect("check").vectors as usize,
         second.chunk_count as usize,
         "old vectors are gone"
     );
@@ -69,26 +79,32 @@ async fn unchanged_is_a_no_op_changed_replaces_delete_removes() {
 
     let deleted = engine
         .service
-        .delete_document(first.id)
+        .delete_document(&first.scope.tenant, first.id)
         .await
         .expect("delete");
     assert_eq!(deleted.id, first.id);
     assert!(matches!(
-        engine.service.document(first.id).await,
+        engine.service.document(&first.scope.tenant, first.id).await,
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        engine.service.delete_document(first.id).await,
+        engine
+            .service
+            .delete_document(&first.scope.tenant, first.id)
+            .await,
         Err(Error::NotFound(_))
     ));
-    assert_eq!(engine.index.len(), 0);
+    assert_eq!(
+        engine.maintenance.check().await.expect("check").vectors as usize,
+        0
+    );
     let hits = engine
         .service
         .retrieve(&retrieve("default", None, "electric lamp", 5, 0.0))
         .await
         .expect("search");
     assert!(hits.is_empty());
-    assert!(engine.check().await.expect("check").ok);
+    assert!(engine.maintenance.check().await.expect("check").ok);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! real SQLite file, the real HNSW index on disk, the real loaders. The model must be present
 //! (`make model`, which `make test` runs first); these tests never skip.
 
+mod contracts;
 mod corpus;
 mod embedding;
 mod helpers;

@@ -1,11 +1,9 @@
 //! The index survives restarts and crashes: it is reloaded, reconciled with the database after
 //! an unsaved change, and rebuilt when its files are damaged.
 
-use ragd_core::ports::{DocumentStore, VectorIndex};
-
 use crate::helpers::{engine, ingest, retrieve, scope};
 
-async fn seed(engine: &ragd_backends::Engine, n: usize) {
+async fn seed(engine: &ragd_backends::Node, n: usize) {
     let s = scope("default", "documents");
     for i in 0..n {
         let text = format!(
@@ -19,7 +17,7 @@ async fn seed(engine: &ragd_backends::Engine, n: usize) {
     }
 }
 
-async fn top(engine: &ragd_backends::Engine) -> Vec<u64> {
+async fn top(engine: &ragd_backends::Node) -> Vec<u64> {
     let hits = engine
         .service
         .retrieve(&retrieve(
@@ -40,12 +38,12 @@ async fn reopening_loads_the_saved_index() {
     let before = {
         let engine = engine(dir.path()).await;
         seed(&engine, 12).await;
-        engine.index.flush().await.expect("flush");
+        engine.maintenance.flush().await.expect("flush");
         top(&engine).await
     };
     let engine = engine(dir.path()).await;
     assert_eq!(top(&engine).await, before);
-    assert!(engine.check().await.expect("check").ok);
+    assert!(engine.maintenance.check().await.expect("check").ok);
 }
 
 #[tokio::test]
@@ -54,27 +52,31 @@ async fn unsaved_changes_are_reconciled_on_open() {
     {
         let engine = engine(dir.path()).await;
         seed(&engine, 6).await;
-        engine.index.flush().await.expect("flush");
+        engine.maintenance.flush().await.expect("flush");
         // Changes committed to the database but never saved in the index: a crash right after.
         seed(&engine, 9).await;
         let (docs, _) = engine
             .service
-            .documents(&ragd_core::ports::DocumentFilter {
-                tenant: None,
-                collection: None,
-                limit: 2,
-                offset: 0,
-            })
+            .documents(
+                &ragd_core::types::TenantId::default(),
+                &ragd_core::ports::DocumentFilter {
+                    collection: None,
+                    limit: 2,
+                    offset: 0,
+                },
+            )
             .await
             .expect("list");
-        engine
-            .store
-            .delete_document(docs[0].id)
+        let behind = ragd_backends::sqlite::SqliteStore::open(&dir.path().join("ragd.db"))
+            .await
+            .expect("a second connection");
+        behind
+            .delete_document(&docs[0].scope.tenant, docs[0].id, &[])
             .await
             .expect("delete behind the index's back");
     }
     let engine = engine(dir.path()).await;
-    let report = engine.check().await.expect("check");
+    let report = engine.maintenance.check().await.expect("check");
     assert!(report.ok, "{report:?}");
     assert_eq!(report.vectors, 8);
 }
@@ -85,7 +87,7 @@ async fn damaged_index_files_are_rebuilt_and_half_saves_ignored() {
     let before = {
         let engine = engine(dir.path()).await;
         seed(&engine, 10).await;
-        engine.index.flush().await.expect("flush");
+        engine.maintenance.flush().await.expect("flush");
         top(&engine).await
     };
     let index_dir = dir.path().join("index");
@@ -106,7 +108,7 @@ async fn damaged_index_files_are_rebuilt_and_half_saves_ignored() {
     std::fs::write(index_dir.join("CURRENT"), current).expect("keep pointer");
     let engine = engine(dir.path()).await;
     assert_eq!(top(&engine).await, before, "rebuilt from the database");
-    assert!(engine.check().await.expect("check").ok);
+    assert!(engine.maintenance.check().await.expect("check").ok);
 }
 
 #[tokio::test]
@@ -116,21 +118,21 @@ async fn changing_the_vector_precision_rebuilds_the_index() {
     let open = async |precision| {
         let mut config = crate::helpers::config(dir.path());
         config.index_precision = precision;
-        ragd_backends::Engine::open(&config, crate::helpers::embedder()).await
+        ragd_backends::Node::open(&config, crate::helpers::embedder()).await
     };
     let before = {
         let engine = open(VectorPrecision::F32).await.expect("open f32");
         seed(&engine, 12).await;
-        engine.index.flush().await.expect("flush");
+        engine.maintenance.flush().await.expect("flush");
         top(&engine).await
     };
     // Reopened as f16: the f32 files are not read as they are but rebuilt from the database.
     let engine = open(VectorPrecision::F16).await.expect("open f16");
-    assert!(engine.check().await.expect("check").ok);
+    assert!(engine.maintenance.check().await.expect("check").ok);
     let after = top(&engine).await;
     assert_eq!(after.len(), before.len());
     assert_eq!(after[0], before[0], "same best hit");
-    engine.index.flush().await.expect("flush");
+    engine.maintenance.flush().await.expect("flush");
     drop(engine);
     let index_dir = dir.path().join("index");
     let current = std::fs::read_to_string(index_dir.join("CURRENT")).expect("CURRENT");
@@ -148,13 +150,13 @@ async fn opening_an_up_to_date_index_writes_nothing() {
     {
         let engine = engine(dir.path()).await;
         seed(&engine, 4).await;
-        engine.index.flush().await.expect("flush");
+        engine.maintenance.flush().await.expect("flush");
     }
     let current = || std::fs::read_to_string(dir.path().join("index/CURRENT")).expect("CURRENT");
     let before = current();
     for _ in 0..2 {
         let engine = engine(dir.path()).await;
-        assert!(engine.check().await.expect("check").ok);
+        assert!(engine.maintenance.check().await.expect("check").ok);
     }
     assert_eq!(current(), before, "a new generation was written");
 }

@@ -2,16 +2,16 @@
 
 use std::process::ExitCode;
 
-use ragd_backends::Engine;
+use ragd_backends::Node;
 use ragd_core::ports::DocumentFilter;
-use ragd_core::types::DocumentId;
+use ragd_core::types::{DocumentId, TenantId};
 
 use crate::cli::DocumentsCommand;
 use crate::convert;
 
 /// Runs the command.
-pub(crate) async fn run(engine: &Engine, cmd: DocumentsCommand) -> anyhow::Result<ExitCode> {
-    let service = &engine.service;
+pub(crate) async fn run(node: &Node, cmd: DocumentsCommand) -> anyhow::Result<ExitCode> {
+    let service = &node.service;
     match cmd {
         DocumentsCommand::List {
             tenant,
@@ -20,13 +20,13 @@ pub(crate) async fn run(engine: &Engine, cmd: DocumentsCommand) -> anyhow::Resul
             offset,
             json,
         } => {
+            let tenant = TenantId::parse(&tenant)?;
             let filter = DocumentFilter {
-                tenant: Some(tenant),
                 collection,
                 limit: limit.clamp(1, 1000),
                 offset,
             };
-            let (docs, total) = service.documents(&filter).await?;
+            let (docs, total) = service.documents(&tenant, &filter).await?;
             if json {
                 let docs: Vec<_> = docs.iter().map(convert::document).collect();
                 println!(
@@ -48,11 +48,16 @@ pub(crate) async fn run(engine: &Engine, cmd: DocumentsCommand) -> anyhow::Resul
                 println!("{} of {total} document(s)", docs.len());
             }
         }
-        DocumentsCommand::Show { id, chunks, json } => {
-            let id = DocumentId::parse(&id)?;
-            let doc = service.document(id).await?;
+        DocumentsCommand::Show {
+            id,
+            tenant,
+            chunks,
+            json,
+        } => {
+            let (tenant, id) = (TenantId::parse(&tenant)?, DocumentId::parse(&id)?);
+            let doc = service.document(&tenant, id).await?;
             let chunk_list = if chunks {
-                service.chunks(id).await?
+                service.chunks(&tenant, id).await?
             } else {
                 Vec::new()
             };
@@ -81,8 +86,10 @@ pub(crate) async fn run(engine: &Engine, cmd: DocumentsCommand) -> anyhow::Resul
                 }
             }
         }
-        DocumentsCommand::Delete { id } => {
-            let doc = service.delete_document(DocumentId::parse(&id)?).await?;
+        DocumentsCommand::Delete { id, tenant } => {
+            let doc = service
+                .delete_document(&TenantId::parse(&tenant)?, DocumentId::parse(&id)?)
+                .await?;
             println!(
                 "deleted {} ({}, {} chunks)",
                 doc.id, doc.source.source, doc.chunk_count

@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ragd_api::{FileResult, IngestSummary};
-use ragd_backends::Engine;
+use ragd_api::IngestSummary;
+use ragd_backends::Node;
 use ragd_backends::loaders::{WalkOptions, collect_files};
-use ragd_core::ports::VectorIndex;
 use ragd_core::service::IngestRequest;
 use ragd_core::types::{CollectionName, Scope, TenantId};
-use ragd_core::{IngestOutcome, RagService};
+use ragd_core::{FileOutcome, RagService};
 use tokio::task::JoinSet;
 
 use crate::cli::IngestArgs;
@@ -66,34 +65,20 @@ async fn ingest_one(
     source: String,
     path: std::path::PathBuf,
     metadata: serde_json::Map<String, serde_json::Value>,
-) -> FileResult {
+) -> FileOutcome {
     let max = service.limits().max_document_bytes;
     let bytes = match read_bounded(&path, max).await {
         Ok(b) => b,
-        Err(error) => return FileResult::Failed { source, error },
+        Err(error) => return FileOutcome::failed(source, error),
     };
-    let request = IngestRequest {
-        scope,
-        source: source.clone(),
-        bytes,
-        metadata,
-    };
-    match service.ingest(request).await {
-        Ok(IngestOutcome::Ingested { document, replaced }) => FileResult::Ingested {
+    service
+        .ingest_file(IngestRequest {
+            scope,
             source,
-            document_id: document.id.to_string(),
-            chunks: document.chunk_count,
-            replaced,
-        },
-        Ok(IngestOutcome::Unchanged { document }) => FileResult::Unchanged {
-            source,
-            document_id: document.id.to_string(),
-        },
-        Err(err) => FileResult::Failed {
-            source,
-            error: err.to_string(),
-        },
-    }
+            bytes,
+            metadata,
+        })
+        .await
 }
 
 fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
@@ -111,7 +96,7 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
 }
 
 /// Runs the command; exit code 1 when any file failed.
-pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(node: &Node, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let scope = Scope {
         tenant: TenantId::parse(&args.scope.tenant)?,
         collection: CollectionName::parse(&args.scope.collection)?,
@@ -139,7 +124,7 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
     loop {
         while tasks.len() < args.jobs.max(1) {
             let Some(file) = queue.next() else { break };
-            let service = Arc::clone(&engine.service);
+            let service = Arc::clone(&node.service);
             tasks.spawn(ingest_one(
                 service,
                 scope.clone(),
@@ -153,12 +138,12 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
         };
         let result = done.context("ingestion task failed")?;
         match &result {
-            FileResult::Ingested { chunks, .. } => {
+            FileOutcome::Ingested { chunks, .. } => {
                 summary.ingested += 1;
                 summary.chunks += u64::from(*chunks);
             }
-            FileResult::Unchanged { .. } => summary.unchanged += 1,
-            FileResult::Failed { error, .. } => {
+            FileOutcome::Unchanged { .. } => summary.unchanged += 1,
+            FileOutcome::Failed { error, .. } => {
                 summary.failed += 1;
                 bar.suspend(|| eprintln!("failed: {error}"));
             }
@@ -170,11 +155,10 @@ pub(crate) async fn run(engine: &Engine, args: IngestArgs) -> anyhow::Result<Exi
             summary.chunks as f64 / secs
         ));
         bar.inc(1);
-        summary.files.push(result);
+        summary.files.push(crate::convert::file_result(&result));
         // Save the index now and then, so a crash of a long ingest costs little re-indexing.
         if last_save.elapsed() > SAVE_EVERY {
-            engine
-                .index
+            node.maintenance
                 .flush()
                 .await
                 .context("saving the vector index")?;
@@ -206,7 +190,7 @@ fn print_summary(s: &IngestSummary, json: bool) -> anyhow::Result<()> {
         s.chunks as f64 / s.seconds.max(1e-9)
     );
     for f in &s.files {
-        if let FileResult::Failed { source, error } = f {
+        if let ragd_api::FileResult::Failed { source, error } = f {
             println!("  failed  {source}: {error}");
         }
     }

@@ -2,14 +2,13 @@
 
 use std::process::ExitCode;
 
-use ragd_backends::sqlite::SqliteStore;
 use ragd_core::accounts::{AccessScope, ApiKeyStore};
 use ragd_core::types::TenantId;
 
 use crate::cli::KeysCommand;
 
 /// Runs the command.
-pub(crate) async fn run(store: &SqliteStore, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(store: &dyn ApiKeyStore, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         KeysCommand::Create {
             name,

@@ -13,7 +13,7 @@ mod users;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ragd_backends::Engine;
+use ragd_backends::{Access, Backends, Node};
 
 use crate::cli::{Cli, Command};
 
@@ -31,16 +31,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(cmd) => {
-            let store = ragd_backends::open_store(&config)
+            let backends = Backends::open(&config.store(), Access::Shared)
                 .await
                 .context("opening the database")?;
-            keys::run(&store, cmd).await
+            keys::run(backends.keys.as_ref(), cmd).await
         }
         Command::Users(cmd) => {
-            let store = ragd_backends::open_store(&config)
+            let backends = Backends::open(&config.store(), Access::Shared)
                 .await
                 .context("opening the database")?;
-            users::run(&store, cmd).await
+            users::run(backends.users.as_ref(), cmd).await
         }
         Command::Ingest(args) => with_engine(&config, EngineCommand::Ingest(args)).await,
         Command::Query(args) => with_engine(&config, EngineCommand::Query(args)).await,
@@ -63,16 +63,16 @@ async fn with_engine(
     config: &ragd_backends::EngineConfig,
     command: EngineCommand,
 ) -> anyhow::Result<ExitCode> {
-    let engine = Engine::build(config).await.context("starting the engine")?;
+    let node = Node::start(config).await.context("starting the engine")?;
     let code = match command {
-        EngineCommand::Ingest(args) => ingest::run(&engine, args).await?,
-        EngineCommand::Query(args) => query::run(&engine, args).await?,
-        EngineCommand::Documents(cmd) => documents::run(&engine, cmd).await?,
+        EngineCommand::Ingest(args) => ingest::run(&node, args).await?,
+        EngineCommand::Query(args) => query::run(&node, args).await?,
+        EngineCommand::Documents(cmd) => documents::run(&node, cmd).await?,
         EngineCommand::Check { json, repair } => {
             let report = if repair {
-                engine.repair().await?
+                node.maintenance.repair().await?
             } else {
-                engine.check().await?
+                node.maintenance.check().await?
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -96,7 +96,8 @@ async fn with_engine(
             }
         }
     };
-    ragd_core::ports::VectorIndex::flush(engine.index.as_ref())
+    node.maintenance
+        .flush()
         .await
         .context("saving the vector index")?;
     Ok(code)

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ragd_backends::Engine;
+use ragd_backends::Node;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::types::{TenantId, Threshold, TopK};
 
@@ -12,7 +12,7 @@ use crate::cli::QueryArgs;
 use crate::convert;
 
 /// Runs the command.
-pub(crate) async fn run(engine: &Engine, args: QueryArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(node: &Node, args: QueryArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let query = args.query.trim().to_owned();
     if query.is_empty() {
@@ -25,7 +25,7 @@ pub(crate) async fn run(engine: &Engine, args: QueryArgs) -> anyhow::Result<Exit
         k: TopK::new(args.k)?,
         threshold: Threshold::new(args.threshold)?,
     };
-    let outcome = engine.service.query(&request).await?;
+    let outcome = node.service.query(&request).await?;
     let response = convert::query_response(uuid_like(), query, &outcome, started, Vec::new());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);

@@ -5,7 +5,6 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ragd_backends::sqlite::SqliteStore;
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
 use ragd_core::types::TenantId;
 use secrecy::SecretString;
@@ -31,7 +30,7 @@ fn read_password(args: &PasswordArgs) -> anyhow::Result<SecretString> {
 }
 
 /// Runs the command.
-pub(crate) async fn run(store: &SqliteStore, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(store: &dyn UserStore, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UsersCommand::Create {
             username,

@@ -8,9 +8,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ragd_api::{DocumentInfo, DocumentList, IngestSummary, JobInfo};
 use ragd_core::accounts::AccessScope;
-use ragd_core::jobs::JobFile;
 use ragd_core::ports::DocumentFilter;
-use ragd_core::types::{CollectionName, Document, DocumentId, Scope};
+use ragd_core::types::{CollectionName, DocumentId, Scope};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -42,14 +41,6 @@ pub(crate) struct UploadParams {
     /// (up to the upload limits). Default: a job when the upload is large.
     #[serde(rename = "async")]
     run_async: Option<bool>,
-}
-
-fn visible(doc: Document, principal: &Principal) -> ApiResult<Document> {
-    if doc.scope.tenant == *principal.tenant() {
-        Ok(doc)
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound, "document not found"))
-    }
 }
 
 fn parse_id(raw: &str) -> ApiResult<DocumentId> {
@@ -130,7 +121,7 @@ pub(crate) async fn create(
     if params.run_async.unwrap_or(!small) {
         let job = services
             .jobs
-            .submit(state.store.as_ref(), staging, &scope)
+            .submit(state.job_store.as_ref(), staging, &scope)
             .await?;
         let location =
             HeaderValue::from_str(&format!("/jobs/{}", job.id)).map_err(ApiError::internal)?;
@@ -146,7 +137,7 @@ pub(crate) async fn create(
     for file in &staging.manifest.files {
         files.push(
             ingest_file(
-                &services.engine.service,
+                &services.service,
                 &scope,
                 &staging.dir,
                 file,
@@ -185,31 +176,15 @@ async fn create_text(
     };
     let outcome = state
         .services()?
-        .engine
         .service
         .ingest(ragd_core::service::IngestRequest {
             scope,
-            source,
+            source: source.clone(),
             bytes: content.into_bytes(),
             metadata,
         })
         .await?;
-    let file = match outcome {
-        ragd_core::IngestOutcome::Ingested { document, .. } => JobFile {
-            source: document.source.source,
-            status: "ingested".into(),
-            document_id: Some(document.id.to_string()),
-            chunks: document.chunk_count,
-            error: None,
-        },
-        ragd_core::IngestOutcome::Unchanged { document } => JobFile {
-            source: document.source.source,
-            status: "unchanged".into(),
-            document_id: Some(document.id.to_string()),
-            chunks: 0,
-            error: None,
-        },
-    };
+    let file = ragd_core::FileOutcome::of(&source, Ok(outcome));
     Ok((
         StatusCode::CREATED,
         Json(summary(&[file], started.elapsed().as_secs_f64())),
@@ -239,12 +214,15 @@ pub(crate) async fn list(
         ));
     }
     let filter = DocumentFilter {
-        tenant: Some(principal.tenant().as_str().to_owned()),
         collection: params.collection,
         limit,
         offset: params.offset.unwrap_or(0),
     };
-    let (docs, total) = state.services()?.engine.service.documents(&filter).await?;
+    let (docs, total) = state
+        .services()?
+        .service
+        .documents(principal.tenant(), &filter)
+        .await?;
     Ok(Json(DocumentList {
         documents: docs.iter().map(convert::document).collect(),
         total,
@@ -267,10 +245,11 @@ pub(crate) async fn get(
 ) -> ApiResult<Json<DocumentInfo>> {
     principal.require(AccessScope::Query)?;
     let id = parse_id(&id)?;
-    let doc = visible(
-        state.services()?.engine.service.document(id).await?,
-        &principal,
-    )?;
+    let doc = state
+        .services()?
+        .service
+        .document(principal.tenant(), id)
+        .await?;
     Ok(Json(convert::document(&doc)))
 }
 
@@ -288,8 +267,10 @@ pub(crate) async fn delete(
 ) -> ApiResult<StatusCode> {
     principal.require(AccessScope::Ingest)?;
     let id = parse_id(&id)?;
-    let service = &state.services()?.engine.service;
-    visible(service.document(id).await?, &principal)?;
-    service.delete_document(id).await?;
+    state
+        .services()?
+        .service
+        .delete_document(principal.tenant(), id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use ragd_api::{HealthResponse, ProbeResponse, StatsResponse};
-use ragd_core::ports::DocumentStore;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +27,7 @@ async fn document_count(state: &AppState) -> ragd_core::Result<u64> {
     if let Some(n) = state.document_count.get("all") {
         return Ok(n);
     }
-    let n = state.store.count_documents(None).await?;
+    let n = state.status.count_all_documents().await?;
     state.document_count.put("all", &n);
     Ok(n)
 }
@@ -36,7 +35,7 @@ async fn document_count(state: &AppState) -> ragd_core::Result<u64> {
 /// Service health: database and model status.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = HealthResponse)))]
 pub(crate) async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
-    let database_status = match state.store.ping().await {
+    let database_status = match state.status.ping().await {
         Err(_) => "unhealthy",
         Ok(()) => match document_count(&state).await {
             Ok(0) => "empty",
@@ -79,7 +78,7 @@ pub(crate) async fn live() -> Json<ProbeResponse> {
     responses((status = 200, body = ProbeResponse), (status = 503, body = ragd_api::ErrorBody)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Json<ProbeResponse>> {
     state.services()?;
-    state.store.ping().await?;
+    state.status.ping().await?;
     Ok(Json(ProbeResponse {
         status: "ready".into(),
     }))
@@ -94,17 +93,11 @@ pub(crate) async fn stats(
     principal: Principal,
 ) -> ApiResult<Json<StatsResponse>> {
     principal.require(ragd_core::accounts::AccessScope::Query)?;
-    state.services()?;
-    let documents_count = state
-        .store
-        .count_documents(Some(principal.tenant().as_str()))
-        .await?;
+    let (documents_count, vectors_count) =
+        state.services()?.service.stats(principal.tenant()).await?;
     Ok(Json(StatsResponse {
         documents_count,
-        vectors_count: state
-            .store
-            .count_chunks(principal.tenant().as_str())
-            .await?,
+        vectors_count,
         embeddings_model: state.model_id.to_string(),
         llm_model: "extractive".into(),
         uptime: state.started.elapsed().as_secs_f64(),

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ragd_api::JobInfo;
-use ragd_core::jobs::JobStore;
 
 use crate::auth::Principal;
 use crate::convert;
@@ -27,9 +26,7 @@ pub(crate) async fn get(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(not_found());
     }
-    let job = state.store.job(&id).await?;
-    if job.scope.tenant != *principal.tenant() {
-        return Err(not_found());
-    }
+    // Another tenant's job is "job not found", like a missing one.
+    let job = state.job_store.tenant_job(principal.tenant(), &id).await?;
     Ok(Json(convert::job(&job)))
 }

@@ -151,7 +151,7 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use ragd_backends::sqlite::SqliteStore;
+    use ragd_backends::{Access, Backends, StoreConfig};
     use tower::ServiceExt;
 
     use super::router;
@@ -160,23 +160,28 @@ mod tests {
     use crate::state::AppState;
 
     async fn loading_state(dir: &std::path::Path) -> AppState {
-        let store = Arc::new(SqliteStore::open(&dir.join("ragd.db")).await.unwrap());
+        let store = StoreConfig::Sqlite {
+            data_dir: dir.to_path_buf(),
+            durability: Default::default(),
+        };
+        let backends = Backends::open(&store, Access::Shared).await.unwrap();
         let config = ServerConfig::for_tests();
         let auth = Authenticator::new(
-            Arc::clone(&store) as _,
-            Arc::clone(&store) as _,
+            Arc::clone(&backends.users),
+            Arc::clone(&backends.keys),
             config.jwt.clone(),
         )
         .unwrap();
         AppState {
             services: Arc::new(OnceLock::new()),
             accounts: Arc::new(ragd_core::account_service::AccountService::new(
-                Arc::clone(&store) as _,
-                Arc::clone(&store) as _,
-                Arc::clone(&store) as _,
+                Arc::clone(&backends.users),
+                Arc::clone(&backends.keys),
+                Arc::clone(&backends.tenants),
                 auth.policy().clone(),
             )),
-            store,
+            status: Arc::clone(&backends.status),
+            job_store: Arc::clone(&backends.jobs),
             auth: Arc::new(auth),
             config: Arc::new(config),
             metrics: None,
@@ -185,7 +190,7 @@ mod tests {
             model_id: "test-model".into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: Arc::new(ragd_backends::memory::limiter::MemoryRateLimiter::new()),
+                limiter: ragd_backends::compose::rate_limiter(),
                 config: Arc::new(ServerConfig::for_tests().rate_limits),
             },
             redoc_js: None,

@@ -98,7 +98,6 @@ pub(crate) async fn query(
     let (request, use_guardrails) = permitted(asked, &principal)?;
     let guarded = state
         .services()?
-        .engine
         .service
         .guarded_query(&request, use_guardrails)
         .await?;
@@ -139,7 +138,6 @@ pub(crate) async fn search(
     let (request, use_guardrails) = permitted(asked, &principal)?;
     let guarded = state
         .services()?
-        .engine
         .service
         .guarded_retrieve(&request, use_guardrails)
         .await?;

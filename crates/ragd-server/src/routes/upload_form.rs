@@ -3,7 +3,7 @@
 
 use axum::extract::Multipart;
 use ragd_api::IngestSummary;
-use ragd_core::jobs::JobFile;
+use ragd_core::FileOutcome;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -11,34 +11,17 @@ use crate::jobs::Staging;
 use crate::routes::multipart_error;
 use crate::state::AppState;
 
-pub(super) fn summary(files: &[JobFile], seconds: f64) -> IngestSummary {
-    let count =
-        |s: &str| u32::try_from(files.iter().filter(|f| f.status == s).count()).unwrap_or(u32::MAX);
+pub(super) fn summary(files: &[FileOutcome], seconds: f64) -> IngestSummary {
+    let count = |s: &str| {
+        u32::try_from(files.iter().filter(|f| f.status() == s).count()).unwrap_or(u32::MAX)
+    };
     IngestSummary {
         ingested: count("ingested"),
         unchanged: count("unchanged"),
         failed: count("failed"),
-        chunks: files.iter().map(|f| u64::from(f.chunks)).sum(),
+        chunks: files.iter().map(|f| u64::from(f.chunks())).sum(),
         seconds,
-        files: files
-            .iter()
-            .map(|f| match (f.status.as_str(), &f.document_id) {
-                ("ingested", Some(id)) => ragd_api::FileResult::Ingested {
-                    source: f.source.clone(),
-                    document_id: id.clone(),
-                    chunks: f.chunks,
-                    replaced: false,
-                },
-                ("unchanged", Some(id)) => ragd_api::FileResult::Unchanged {
-                    source: f.source.clone(),
-                    document_id: id.clone(),
-                },
-                _ => ragd_api::FileResult::Failed {
-                    source: f.source.clone(),
-                    error: f.error.clone().unwrap_or_default(),
-                },
-            })
-            .collect(),
+        files: files.iter().map(crate::convert::file_result).collect(),
     }
 }
 
@@ -49,7 +32,7 @@ pub(super) async fn receive(
     mut multipart: Multipart,
 ) -> ApiResult<Option<String>> {
     let limits = state.config.limits;
-    let max_file = state.services()?.engine.service.limits().max_document_bytes;
+    let max_file = state.services()?.service.limits().max_document_bytes;
     let mut collection = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();

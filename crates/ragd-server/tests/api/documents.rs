@@ -45,6 +45,22 @@ async fn upload_list_get_search_delete() {
         "/documents/{}",
         created["files"][0]["document_id"].as_str().unwrap()
     );
+    assert_eq!(created["files"][0]["replaced"], false, "{created}");
+    // Changed content under the same source replaces it, keeping its id, and says so.
+    let mut changed = text.clone();
+    changed["content"] = json!("# Lunar tides\n\nNeap tides happen at the quarter moons.");
+    let r = app.post_json(&token, "/documents", &changed).await;
+    assert_eq!(r.status(), 201);
+    let replaced: Value = r.json().await.unwrap();
+    assert_eq!(replaced["files"][0]["status"], "ingested", "{replaced}");
+    assert_eq!(replaced["files"][0]["replaced"], true, "{replaced}");
+    assert_eq!(
+        replaced["files"][0]["document_id"],
+        created["files"][0]["document_id"]
+    );
+    let r = app.post_json(&token, "/documents", &changed).await;
+    let same: Value = r.json().await.unwrap();
+    assert_eq!(same["files"][0]["status"], "unchanged", "{same}");
 
     let list = app.get_json(&token, "/documents?limit=2").await;
     assert_eq!(list["total"], 4);

@@ -1,5 +1,10 @@
-//! Deterministic stand-ins for unit and property tests of the domain (feature `test-util`).
-//! End-to-end tests use the real model and stores instead.
+//! Deterministic stand-ins for unit and property tests of the domain, and the contract suites
+//! every implementation of a port must pass (feature `test-util`). End-to-end tests use the
+//! real model and stores instead.
+
+pub mod contract_accounts;
+pub mod contract_documents;
+pub mod contract_index;
 
 use crate::ports::TokenCounter;
 

@@ -1,0 +1,222 @@
+//! The composition root: builds every backend from configuration and hands out ports only.
+//! Callers (the server, the CLI, benchmarks) see `Arc<dyn …>` and [`RagService`]; which engine
+//! sits behind them is decided here and nowhere else.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ragd_core::accounts::{ApiKeyStore, TenantStore, UserStore};
+use ragd_core::chunking::Chunker;
+use ragd_core::events::EventLog;
+use ragd_core::jobs::JobStore;
+use ragd_core::limits::RateLimiter;
+use ragd_core::ports::{DocumentStore, Embedder, Maintenance, StoreStatus};
+use ragd_core::service::ServiceParts;
+use ragd_core::{RagService, Result};
+
+use crate::EngineConfig;
+use crate::data_dir::DataDirLock;
+use crate::embed::tokenizer::TokenCount;
+use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
+use crate::sqlite::indexed::IndexedStore;
+use crate::sqlite::{Durability, SqliteStore};
+
+/// Where documents, accounts and jobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// The embedded default: one SQLite file and an in-process vector index in a data dir,
+    /// owned by one process.
+    Sqlite {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// When a commit reaches the disk.
+        durability: Durability,
+    },
+}
+
+impl EngineConfig {
+    /// The store this configuration selects.
+    pub fn store(&self) -> StoreConfig {
+        StoreConfig::Sqlite {
+            data_dir: self.data_dir.clone(),
+            durability: self.durability,
+        }
+    }
+}
+
+/// Whether the opener must own the data (a server, an ingest) or only shares it with its owner
+/// (`ragd users`, `ragd keys` next to a running server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Exclusive: takes the data dir's lock where the store is a local directory.
+    Owner,
+    /// Shared with the owner: accounts and jobs only.
+    Shared,
+}
+
+enum Opened {
+    Sqlite(SqliteStore),
+}
+
+/// The opened store, as ports. Documents are opened separately ([`Backends::documents`]): their
+/// index may take a while to load, and the accounts are usable meanwhile.
+pub struct Backends {
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// API keys.
+    pub keys: Arc<dyn ApiKeyStore>,
+    /// Tenants.
+    pub tenants: Arc<dyn TenantStore>,
+    /// Ingestion jobs.
+    pub jobs: Arc<dyn JobStore>,
+    /// Health and counts.
+    pub status: Arc<dyn StoreStatus>,
+    /// The events recorded with each write.
+    pub events: Arc<dyn EventLog>,
+    opened: Opened,
+    /// Declared last: released after everything that uses the data dir.
+    lock: Option<Arc<DataDirLock>>,
+}
+
+/// The document side: the store the service uses, and its maintenance.
+pub struct Documents {
+    /// Documents, chunks and vectors, searchable.
+    pub store: Arc<dyn DocumentStore>,
+    /// `ragd check`, saving at shutdown.
+    pub maintenance: Arc<dyn Maintenance>,
+    /// Keeps the data dir claimed while the documents are open.
+    _lock: Option<Arc<DataDirLock>>,
+}
+
+impl Backends {
+    /// Opens the configured store (creating and migrating it if needed).
+    pub async fn open(config: &StoreConfig, access: Access) -> Result<Self> {
+        match config {
+            StoreConfig::Sqlite {
+                data_dir,
+                durability,
+            } => {
+                let lock = match access {
+                    Access::Owner => Some(Arc::new(DataDirLock::acquire(data_dir)?)),
+                    Access::Shared => None,
+                };
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    ragd_core::Error::Unavailable(format!(
+                        "cannot create data dir {}: {e}",
+                        data_dir.display()
+                    ))
+                })?;
+                let store = SqliteStore::open_with(&data_dir.join("ragd.db"), *durability).await?;
+                let shared = Arc::new(store.clone());
+                Ok(Self {
+                    users: Arc::clone(&shared) as _,
+                    keys: Arc::clone(&shared) as _,
+                    tenants: Arc::clone(&shared) as _,
+                    jobs: Arc::clone(&shared) as _,
+                    status: Arc::clone(&shared) as _,
+                    events: shared as _,
+                    opened: Opened::Sqlite(store),
+                    lock,
+                })
+            }
+        }
+    }
+
+    /// Opens the documents: for SQLite, loads the vector index and reconciles it with the
+    /// store. Needs [`Access::Owner`] where the index lives in process.
+    pub async fn documents(&self, config: &EngineConfig) -> Result<Documents> {
+        match &self.opened {
+            Opened::Sqlite(store) => {
+                if self.lock.is_none() {
+                    return Err(ragd_core::Error::internal(
+                        "the embedded index needs the data dir opened as its owner",
+                    ));
+                }
+                let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
+                index_config.exact_below = config.exact_search_below;
+                index_config.expansion_search = config.ann_ef_search;
+                index_config.precision = config.index_precision;
+                let index = Arc::new(EmbeddedIndex::open(index_config, store).await?);
+                let indexed = Arc::new(IndexedStore::new(store.clone(), index));
+                Ok(Documents {
+                    store: Arc::clone(&indexed) as _,
+                    maintenance: indexed as _,
+                    _lock: self.lock.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// The rate limiter: in process (one node). A shared one (Redis) is chosen here too.
+pub fn rate_limiter() -> Arc<dyn RateLimiter> {
+    Arc::new(crate::memory::limiter::MemoryRateLimiter::new())
+}
+
+/// Builds the RAG service over `store` with the configured pipeline.
+pub fn rag_service(
+    config: &EngineConfig,
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn DocumentStore>,
+) -> Result<RagService> {
+    let model = crate::embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
+    let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
+    let embedder: Arc<dyn Embedder> = if config.query_cache > 0 {
+        Arc::new(ragd_core::query_cache::CachedEmbedder::new(
+            embedder,
+            config.query_cache,
+        ))
+    } else {
+        embedder
+    };
+    Ok(RagService::new(ServiceParts {
+        embedder,
+        store,
+        extractor: config.parser.extractor(),
+        chunker: Chunker::new(config.chunker, Arc::new(counter)),
+        calibration: config.calibration.clone(),
+        composer: ragd_core::answer::ComposerConfig::default(),
+        limits: config.limits,
+        guardrails: Arc::clone(&config.guardrails),
+    }))
+}
+
+/// A whole node for one-shot commands and tests: the store, the documents and the service.
+pub struct Node {
+    /// The RAG service.
+    pub service: Arc<RagService>,
+    /// Maintenance of the documents.
+    pub maintenance: Arc<dyn Maintenance>,
+    /// The accounts and jobs side (declared last: dropped after the documents).
+    pub backends: Backends,
+}
+
+impl Node {
+    /// Loads the model, then opens the store as its owner.
+    pub async fn start(config: &EngineConfig) -> Result<Self> {
+        let backends = Backends::open(&config.store(), Access::Owner).await?;
+        let embedder = crate::start_embedder(config)?;
+        Self::assemble(config, embedder, backends).await
+    }
+
+    /// Opens the store as its owner around an already running embedder (tests share one model
+    /// this way).
+    pub async fn open(config: &EngineConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
+        let backends = Backends::open(&config.store(), Access::Owner).await?;
+        Self::assemble(config, embedder, backends).await
+    }
+
+    async fn assemble(
+        config: &EngineConfig,
+        embedder: Arc<dyn Embedder>,
+        backends: Backends,
+    ) -> Result<Self> {
+        let documents = backends.documents(config).await?;
+        let service = rag_service(config, embedder, documents.store)?;
+        Ok(Self {
+            service: Arc::new(service),
+            maintenance: documents.maintenance,
+            backends,
+        })
+    }
+}
