@@ -40,11 +40,13 @@ demo: model build
 	@scripts/demo.sh $(RAGD) $(DATA_DIR)
 
 ## Every test: formatting, lints, unit, property and end-to-end tests with the real model, and a
-## real PostgreSQL + pgvector (started for the run, stopped after).
+## real PostgreSQL + pgvector (started for the run, stopped after): the port contracts run on
+## it, then the API and CLI suites run a second time with the server on PostgreSQL.
 test: model assets test-deps postgres
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
+	@scripts/with-postgres.sh sh -c '$(CARGO) test --workspace --all-targets && \
+		RAGD_TEST_STORE=postgres $(CARGO) test -p ragd-server --test api --test cli'
 
 ## schemathesis against openapi.json on a running server with a real token (MAX_EXAMPLES per operation).
 fuzz-api: model assets test-deps

@@ -363,6 +363,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         limits: Default::default(),
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
         durability: Default::default(),
+        postgres: None,
     }
 }
 

@@ -18,11 +18,50 @@ use crate::EngineConfig;
 use crate::data_dir::DataDirLock;
 use crate::embed::tokenizer::TokenCount;
 use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
+use crate::postgres::{PgOptions, PgStore};
 use crate::sqlite::indexed::IndexedStore;
 use crate::sqlite::{Durability, SqliteStore};
 
+/// A PostgreSQL URL; its password never reaches a log or a `Debug` print.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a `postgres://` URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, to connect with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `host:port/database`, for messages.
+    pub fn redacted(&self) -> String {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        rest.split('?').next().unwrap_or(rest).to_owned()
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+/// A PostgreSQL database (with pgvector) shared by any number of ragd instances.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// Where it is.
+    pub url: DatabaseUrl,
+    /// Pool limits, timeouts and search breadth.
+    pub options: PgOptions,
+}
+
 /// Where documents, accounts and jobs live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreConfig {
     /// The embedded default: one SQLite file and an in-process vector index in a data dir,
     /// owned by one process.
@@ -32,30 +71,50 @@ pub enum StoreConfig {
         /// When a commit reaches the disk.
         durability: Durability,
     },
+    /// PostgreSQL + pgvector: documents, vectors, accounts and jobs in one database that many
+    /// instances share; searched in SQL, no index in process.
+    Postgres(PostgresConfig),
 }
 
 impl EngineConfig {
-    /// The store this configuration selects.
+    /// The store this configuration selects: PostgreSQL when a database URL is set, else the
+    /// data dir.
     pub fn store(&self) -> StoreConfig {
-        StoreConfig::Sqlite {
+        match &self.postgres {
+            Some(pg) => StoreConfig::Postgres(pg.clone()),
+            None => StoreConfig::Sqlite {
+                data_dir: self.data_dir.clone(),
+                durability: self.durability,
+            },
+        }
+    }
+
+    /// Owner access to this configuration's data dir.
+    pub fn owner(&self) -> Access {
+        Access::Owner {
             data_dir: self.data_dir.clone(),
-            durability: self.durability,
         }
     }
 }
 
-/// Whether the opener must own the data (a server, an ingest) or only shares it with its owner
-/// (`ragd users`, `ragd keys` next to a running server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether the opener owns its data dir (a server, an ingest) or only shares the store with its
+/// owner (`ragd users`, `ragd keys` next to a running server).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
-    /// Exclusive: takes the data dir's lock where the store is a local directory.
-    Owner,
+    /// Exclusive: takes the data dir's lock. The data dir holds the SQLite store and its index,
+    /// and in every mode the instance's staged uploads, so each instance needs its own (a
+    /// PostgreSQL database is shared by many instances; their data dirs are not).
+    Owner {
+        /// The instance's data dir.
+        data_dir: PathBuf,
+    },
     /// Shared with the owner: accounts and jobs only.
     Shared,
 }
 
 enum Opened {
     Sqlite(SqliteStore),
+    Postgres(Arc<PgStore>),
 }
 
 /// The opened store, as ports. Documents are opened separately ([`Backends::documents`]): their
@@ -91,15 +150,15 @@ pub struct Documents {
 impl Backends {
     /// Opens the configured store (creating and migrating it if needed).
     pub async fn open(config: &StoreConfig, access: Access) -> Result<Self> {
+        let lock = match &access {
+            Access::Owner { data_dir } => Some(Arc::new(DataDirLock::acquire(data_dir)?)),
+            Access::Shared => None,
+        };
         match config {
             StoreConfig::Sqlite {
                 data_dir,
                 durability,
             } => {
-                let lock = match access {
-                    Access::Owner => Some(Arc::new(DataDirLock::acquire(data_dir)?)),
-                    Access::Shared => None,
-                };
                 std::fs::create_dir_all(data_dir).map_err(|e| {
                     ragd_core::Error::Unavailable(format!(
                         "cannot create data dir {}: {e}",
@@ -119,11 +178,26 @@ impl Backends {
                     lock,
                 })
             }
+            StoreConfig::Postgres(pg) => {
+                // Shared by design: no instance owns the database.
+                let store = Arc::new(PgStore::connect(pg.url.expose(), pg.options).await?);
+                Ok(Self {
+                    users: Arc::clone(&store) as _,
+                    keys: Arc::clone(&store) as _,
+                    tenants: Arc::clone(&store) as _,
+                    jobs: Arc::clone(&store) as _,
+                    status: Arc::clone(&store) as _,
+                    events: Arc::clone(&store) as _,
+                    opened: Opened::Postgres(store),
+                    lock,
+                })
+            }
         }
     }
 
     /// Opens the documents: for SQLite, loads the vector index and reconciles it with the
-    /// store. Needs [`Access::Owner`] where the index lives in process.
+    /// store (needs [`Access::Owner`]: the index lives in process); PostgreSQL searches its own
+    /// rows.
     pub async fn documents(&self, config: &EngineConfig) -> Result<Documents> {
         match &self.opened {
             Opened::Sqlite(store) => {
@@ -144,6 +218,11 @@ impl Backends {
                     _lock: self.lock.clone(),
                 })
             }
+            Opened::Postgres(store) => Ok(Documents {
+                store: Arc::clone(store) as _,
+                maintenance: Arc::clone(store) as _,
+                _lock: self.lock.clone(),
+            }),
         }
     }
 }
@@ -194,7 +273,7 @@ pub struct Node {
 impl Node {
     /// Loads the model, then opens the store as its owner.
     pub async fn start(config: &EngineConfig) -> Result<Self> {
-        let backends = Backends::open(&config.store(), Access::Owner).await?;
+        let backends = Backends::open(&config.store(), config.owner()).await?;
         let embedder = crate::start_embedder(config)?;
         Self::assemble(config, embedder, backends).await
     }
@@ -202,7 +281,7 @@ impl Node {
     /// Opens the store as its owner around an already running embedder (tests share one model
     /// this way).
     pub async fn open(config: &EngineConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
-        let backends = Backends::open(&config.store(), Access::Owner).await?;
+        let backends = Backends::open(&config.store(), config.owner()).await?;
         Self::assemble(config, embedder, backends).await
     }
 

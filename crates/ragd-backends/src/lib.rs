@@ -10,6 +10,7 @@ pub mod embed;
 pub mod embedded_index;
 pub mod loaders;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ pub struct EngineConfig {
     pub parser: loaders::ParserIsolation,
     /// When a commit reaches the disk.
     pub durability: sqlite::Durability,
+    /// A PostgreSQL database instead of the data dir's SQLite file and index.
+    pub postgres: Option<compose::PostgresConfig>,
 }
 
 /// The runtimes that can execute the embedding model.
@@ -164,4 +167,6 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     Ok(Arc::new(embedder))
 }
 
-pub use compose::{Access, Backends, Documents, Node, StoreConfig, rag_service};
+pub use compose::{
+    Access, Backends, DatabaseUrl, Documents, Node, PostgresConfig, StoreConfig, rag_service,
+};

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
-use ragd_backends::{Access, Backends, EngineConfig};
+use ragd_backends::{Backends, EngineConfig};
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
 use ragd_core::types::TenantId;
 use secrecy::SecretString;
@@ -76,7 +76,7 @@ impl App {
         redoc: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         let backends = Arc::new(
-            Backends::open(&engine_config.store(), Access::Owner)
+            Backends::open(&engine_config.store(), engine_config.owner())
                 .await
                 .context("opening the database")?,
         );

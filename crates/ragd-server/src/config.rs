@@ -190,6 +190,42 @@ pub(crate) struct EngineArgs {
         default_value = "full"
     )]
     pub(crate) sqlite_synchronous: ragd_backends::sqlite::Durability,
+    /// A PostgreSQL database with pgvector (`postgres://user:password@host:port/db`) instead of
+    /// the data dir's SQLite file and index; any number of instances may share it.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// PostgreSQL connections this process opens at most.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub(crate) database_max_connections: u32,
+    /// Seconds a request waits for a free PostgreSQL connection before it is answered 503.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub(crate) database_acquire_timeout_secs: u64,
+    /// PostgreSQL statement timeout in seconds (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub(crate) database_statement_timeout_secs: u64,
+    /// How many chunks a filtered pgvector search may visit to find its k (hnsw.max_scan_tuples).
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_PGVECTOR_MAX_SCAN_TUPLES",
+        default_value_t = 20_000
+    )]
+    pub(crate) pgvector_max_scan_tuples: u32,
     /// How similarity scores are reported and thresholded.
     #[arg(long, global = true, env = "RAGD_SIMILARITY", value_enum, default_value_t = SimilarityScale::Calibrated)]
     pub(crate) similarity: SimilarityScale,
@@ -280,6 +316,33 @@ impl EngineArgs {
             },
             parser: self.parser()?,
             durability: self.sqlite_synchronous,
+            postgres: self.postgres()?,
         })
+    }
+
+    fn postgres(&self) -> anyhow::Result<Option<ragd_backends::PostgresConfig>> {
+        let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!(
+                "DATABASE_URL must be a postgres:// URL (unset it for the embedded SQLite store)"
+            );
+        }
+        let options = ragd_backends::postgres::PgOptions {
+            max_connections: self.database_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.database_acquire_timeout_secs),
+            statement_timeout: std::time::Duration::from_secs(self.database_statement_timeout_secs),
+            ef_search: u32::try_from(self.ann_ef_search).unwrap_or(u32::MAX),
+            max_scan_tuples: self.pgvector_max_scan_tuples,
+        };
+        Ok(Some(ragd_backends::PostgresConfig {
+            url: ragd_backends::DatabaseUrl::new(url),
+            options,
+        }))
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         // These tests feed trusted files; the worker process is the `ragd` binary, tested end to end.
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
         durability: Default::default(),
+        postgres: None,
     }
 }
 

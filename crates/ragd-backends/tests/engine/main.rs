@@ -9,3 +9,6 @@ mod helpers;
 mod index_failure;
 mod lifecycle;
 mod persistence;
+mod pg;
+mod pg_failures;
+mod postgres;

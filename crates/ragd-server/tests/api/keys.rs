@@ -60,7 +60,7 @@ async fn keys_are_scoped_revocable_and_expire() {
     assert_eq!(list.as_array().expect("list").len(), 1);
     assert!(list[0].get("key").is_none() && !list.to_string().contains(&secret));
     // No key stored in clear in the database either.
-    let db = std::fs::read(app.data.path().join("ragd.db")).expect("db");
+    let db = crate::common::stored_bytes(app.data.path());
     assert!(!String::from_utf8_lossy(&db).contains(&secret));
 
     // Revoked: 401 at once.

@@ -1,6 +1,10 @@
 //! What both test binaries (`cli`, `api`) need: the repository root and a `ragd` command on a
 //! data dir with the model from `make model`, run from the data dir so that a developer's `.env`
 //! in the repository (which `ragd` would find in a parent directory) cannot change what is tested.
+//!
+//! With `RAGD_TEST_STORE=postgres` (and `RAGD_TEST_DATABASE_URL`, which `make test` provides),
+//! every command runs on PostgreSQL instead of SQLite: each data dir gets a database of its own,
+//! named after it, so a test that restarts a server on its data dir finds its data again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +27,72 @@ pub(crate) fn ragd_command(data_dir: &Path) -> Command {
         .env("RAGD_MODELS_DIR", models)
         .env("RAGD_EMBED_THREADS", "2")
         .env_remove("EMBEDDINGS_MODEL")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL");
+    if let Some(url) = database_for(data_dir) {
+        cmd.env("DATABASE_URL", url);
+    }
     cmd
+}
+
+/// Everything the store holds for `data_dir`, as bytes: the SQLite file, or a `pg_dump` of its
+/// PostgreSQL database (for checks that no secret is stored in clear).
+#[allow(dead_code)] // used by the API tests only
+pub(crate) fn stored_bytes(data_dir: &Path) -> Vec<u8> {
+    match database_for(data_dir) {
+        Some(url) => {
+            let out = Command::new(root().join("models/postgres/bin/pg_dump"))
+                .args(["--data-only", &url])
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+        None => std::fs::read(data_dir.join("ragd.db")).expect("the SQLite file"),
+    }
+}
+
+/// Whether the tests run on PostgreSQL (`RAGD_TEST_STORE=postgres`).
+#[allow(dead_code)] // the CLI tests only
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("RAGD_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// In PostgreSQL mode, the URL of `data_dir`'s own database (created on first use).
+fn database_for(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let admin = std::env::var("RAGD_TEST_DATABASE_URL")
+        .expect("RAGD_TEST_STORE=postgres needs RAGD_TEST_DATABASE_URL (make test sets both)");
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    let name = format!("d_{:016x}", hasher.finish());
+    let psql = root().join("models/postgres/bin/psql");
+    let exists = Command::new(&psql)
+        .args([
+            &admin,
+            "-Atc",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        ])
+        .output()
+        .expect("psql runs (make postgres)");
+    if !String::from_utf8_lossy(&exists.stdout).contains('1') {
+        let created = Command::new(&psql)
+            .args([&admin, "-c", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("psql runs");
+        assert!(
+            created.status.success(),
+            "CREATE DATABASE {name}: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
+    Some(format!("{base}/{name}"))
 }
