@@ -1,0 +1,334 @@
+//! The document side of [`SqliteStore`]: collections, documents and their chunks, read and
+//! written per tenant. The [`ragd_core::ports::DocumentStore`] port itself is implemented by
+//! [`crate::sqlite::indexed::IndexedStore`], which keeps the vector index in step with these
+//! writes.
+
+use chrono::Utc;
+use ragd_core::events::Event;
+use ragd_core::ports::{DocumentFilter, IndexChanges, NewDocument, StoredDocument};
+use ragd_core::types::{
+    ChunkDraft, ChunkKey, CollectionId, Document, DocumentId, Scope, StoredChunk, TenantId,
+};
+use ragd_core::{Error, Result};
+use sqlx::{QueryBuilder, Row};
+
+use crate::sqlite::rows::{DOC_COLUMNS, DOC_FROM, chunk_from_row, document_from_row, key_of};
+use crate::sqlite::{SqliteStore, db_err};
+
+const CHUNK_COLUMNS: &str =
+    "SELECT key, document_id, idx, text, char_start, char_end, page, heading FROM chunks";
+
+/// Documents and chunks, per tenant.
+impl SqliteStore {
+    /// The collection id for a scope, creating the tenant and collection if needed.
+    pub async fn collection_id(&self, scope: &Scope) -> Result<CollectionId> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let created = sqlx::query(
+            "INSERT INTO collections (tenant_id, name, created_at) \
+             SELECT id, ?, ? FROM tenants WHERE name = ? ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(scope.collection.as_str())
+        .bind(now)
+        .bind(scope.tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            > 0;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id WHERE t.name = ? AND c.name = ?",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(scope.collection.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let id = CollectionId::try_from(id).map_err(Error::internal)?;
+        if created {
+            self.collections
+                .created(scope.tenant.as_str(), scope.collection.as_str(), id);
+        }
+        Ok(id)
+    }
+
+    /// The collection ids of a tenant (all collections) or of one of its collections.
+    pub async fn collection_ids(
+        &self,
+        tenant: &str,
+        collection: Option<&str>,
+    ) -> Result<Vec<CollectionId>> {
+        let ticket = match self.collections.ids(tenant, collection) {
+            Ok(ids) => return Ok(ids),
+            Err(ticket) => ticket,
+        };
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT t.name, c.name, c.id FROM collections c JOIN tenants t ON t.id = c.tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let rows = rows
+            .into_iter()
+            .map(|(t, c, id)| Ok((t, c, CollectionId::try_from(id).map_err(Error::internal)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.collections.store(ticket, rows, tenant, collection))
+    }
+
+    /// The document with this source name in this scope, if any.
+    pub async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
+        let sql = format!(
+            "SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE t.name = ? AND c.name = ? AND d.source = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(scope.tenant.as_str())
+            .bind(scope.collection.as_str())
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    /// Writes a document with its chunks and `events` in one transaction (see
+    /// [`ragd_core::ports::DocumentStore::put_document`]); returns what the index must change.
+    pub async fn put_document(
+        &self,
+        doc: NewDocument,
+        events: &[Event],
+    ) -> Result<(StoredDocument, IndexChanges)> {
+        crate::sqlite::write::put_document(self, &self.pool, doc, events).await
+    }
+
+    /// Deletes one of the tenant's documents with its chunks, recording `events`, in one
+    /// transaction; returns the document and what the index must remove.
+    pub async fn delete_document(
+        &self,
+        tenant: &TenantId,
+        id: DocumentId,
+        events: &[Event],
+    ) -> Result<(Document, IndexChanges)> {
+        let document = self.get_document(tenant, id).await?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let keys: Vec<i64> = sqlx::query_scalar("SELECT key FROM chunks WHERE document_id = ?")
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // The collection too: a document another tenant's request names is never deleted.
+        let deleted = sqlx::query("DELETE FROM documents WHERE id = ? AND collection_id = ?")
+            .bind(id.to_string())
+            .bind(self.collection_id(&document.scope).await?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("document {id}")));
+        }
+        crate::sqlite::write::record_events(&mut tx, events).await?;
+        tx.commit().await.map_err(db_err)?;
+        let removed = keys
+            .into_iter()
+            .filter_map(|k| u64::try_from(k).ok())
+            .collect();
+        Ok((
+            document,
+            IndexChanges {
+                removed,
+                added: Vec::new(),
+            },
+        ))
+    }
+
+    /// One of the tenant's documents.
+    pub async fn get_document(&self, tenant: &TenantId, id: DocumentId) -> Result<Document> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE d.id = ? AND t.name = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref()
+            .map(document_from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("document {id}")))
+    }
+
+    /// A document by id whatever its tenant (the store's own reads after a write).
+    pub(crate) async fn document_by_id(&self, id: DocumentId) -> Result<Document> {
+        self.document_where("d.id = ?", &id.to_string())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("document {id}")))
+    }
+
+    /// A page of the tenant's documents, newest first, and the total matching the filter.
+    pub async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        filter: &DocumentFilter,
+    ) -> Result<(Vec<Document>, u64)> {
+        let sql = format!(
+            "SELECT {DOC_COLUMNS}, COUNT(*) OVER () AS total FROM {DOC_FROM} \
+             WHERE t.name = ? AND (? IS NULL OR c.name = ?) \
+             ORDER BY d.updated_at DESC, d.id DESC LIMIT ? OFFSET ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(filter.collection.as_deref())
+            .bind(filter.collection.as_deref())
+            .bind(i64::from(filter.limit))
+            .bind(i64::from(filter.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let total: i64 = match rows.first() {
+            Some(r) => r.try_get("total").map_err(db_err)?,
+            // A page past the end still reports the real total.
+            None => {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {DOC_FROM} WHERE t.name = ? AND (? IS NULL OR c.name = ?)"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(tenant.as_str())
+                    .bind(filter.collection.as_deref())
+                    .bind(filter.collection.as_deref())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?
+            }
+        };
+        let docs = rows
+            .iter()
+            .map(document_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((docs, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// The chunks of one of the tenant's documents, in order.
+    pub async fn document_chunks(
+        &self,
+        tenant: &TenantId,
+        id: DocumentId,
+    ) -> Result<Vec<StoredChunk>> {
+        let document = self.get_document(tenant, id).await?;
+        let mut qb = QueryBuilder::new(CHUNK_COLUMNS);
+        qb.push(" WHERE document_id = ")
+            .push_bind(id.to_string())
+            .push(" ORDER BY idx");
+        let chunks = self.chunks_where(&mut qb).await?;
+        Ok(chunks
+            .into_iter()
+            .map(|(key, _, chunk)| StoredChunk {
+                key,
+                chunk,
+                document: document.clone(),
+            })
+            .collect())
+    }
+
+    /// Chunks by key, in the order of `keys`, of documents in `collections` only: keys that are
+    /// unknown or belong elsewhere are skipped, so an index out of step with the store (a
+    /// database restored beside a newer index) can never return another tenant's chunks.
+    pub async fn chunks_by_keys(
+        &self,
+        collections: &[CollectionId],
+        keys: &[ChunkKey],
+    ) -> Result<Vec<StoredChunk>> {
+        if keys.is_empty() || collections.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query for chunks and their documents: this runs on every question.
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT k.key, k.document_id, k.idx, k.text, k.char_start, k.char_end, k.page, \
+             k.heading, {DOC_COLUMNS} FROM chunks k JOIN documents d ON d.id = k.document_id \
+             JOIN collections c ON c.id = d.collection_id JOIN tenants t ON t.id = c.tenant_id \
+             WHERE k.key IN ("
+        ));
+        let mut sep = qb.separated(", ");
+        for &k in keys {
+            sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+        }
+        qb.push(") AND d.collection_id IN (");
+        let mut sep = qb.separated(", ");
+        for &c in collections {
+            sep.push_bind(c);
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.push(StoredChunk {
+                key: key_of(row)?,
+                chunk: chunk_from_row(row)?,
+                document: document_from_row(row)?,
+            });
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                let i = found.iter().position(|c| c.key == *key)?;
+                Some(found.swap_remove(i))
+            })
+            .collect())
+    }
+
+    /// Number of documents (all tenants, or one).
+    pub async fn count_documents(&self, tenant: Option<&str>) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM {DOC_FROM} WHERE (? IS NULL OR t.name = ?)");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Number of chunks of one tenant's documents.
+    pub async fn count_chunks(&self, tenant: &str) -> Result<u64> {
+        let sql =
+            format!("SELECT COALESCE(SUM(d.chunk_count), 0) FROM {DOC_FROM} WHERE t.name = ?");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn document_where(&self, clause: &str, bind: &str) -> Result<Option<Document>> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE {clause}");
+        let row = sqlx::query(&sql)
+            .bind(bind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn chunks_where(
+        &self,
+        qb: &mut QueryBuilder<'_, sqlx::Sqlite>,
+    ) -> Result<Vec<(ChunkKey, String, ChunkDraft)>> {
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_of(r)?,
+                    r.try_get("document_id").map_err(db_err)?,
+                    chunk_from_row(r)?,
+                ))
+            })
+            .collect()
+    }
+}
