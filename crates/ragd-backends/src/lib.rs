@@ -10,6 +10,7 @@ pub mod embed;
 pub mod embedded_index;
 pub mod loaders;
 pub mod memory;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -48,6 +48,31 @@ pub(crate) enum Command {
     /// List, show or delete stored documents.
     #[command(subcommand)]
     Documents(DocumentsCommand),
+    /// Copy the data dir (database and vector index) into a new directory, consistently, even
+    /// while a server runs on it. With DATABASE_URL, use pg_dump instead.
+    Backup {
+        /// The new (or empty) directory.
+        path: PathBuf,
+    },
+    /// Put a backup into the data dir, then check it (the data dir must hold no database
+    /// unless --replace; no server may run on it).
+    Restore {
+        /// The backup's directory.
+        path: PathBuf,
+        /// Replace the data dir's database and index.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Copy a data dir's documents, vectors, users, keys and tenants into PostgreSQL without
+    /// re-embedding; run it again to resume; verifies the counts.
+    Migrate {
+        /// The data dir to copy (default: RAGD_DATA_DIR).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The PostgreSQL URL (default: DATABASE_URL).
+        #[arg(long, env = "RAGD_MIGRATE_TO", hide_env_values = true)]
+        to: Option<String>,
+    },
 }
 
 /// Where documents go or are searched.

@@ -321,13 +321,18 @@ impl EngineArgs {
     }
 
     fn postgres(&self) -> anyhow::Result<Option<ragd_backends::PostgresConfig>> {
-        let Some(url) = self
+        match self
             .database_url
             .as_deref()
             .filter(|u| !u.trim().is_empty())
-        else {
-            return Ok(None);
-        };
+        {
+            Some(url) => self.postgres_at(url).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The PostgreSQL settings for the database at `url`.
+    pub(crate) fn postgres_at(&self, url: &str) -> anyhow::Result<ragd_backends::PostgresConfig> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             bail!(
                 "DATABASE_URL must be a postgres:// URL (unset it for the embedded SQLite store)"
@@ -340,9 +345,9 @@ impl EngineArgs {
             ef_search: u32::try_from(self.ann_ef_search).unwrap_or(u32::MAX),
             max_scan_tuples: self.pgvector_max_scan_tuples,
         };
-        Ok(Some(ragd_backends::PostgresConfig {
+        Ok(ragd_backends::PostgresConfig {
             url: ragd_backends::DatabaseUrl::new(url),
             options,
-        }))
+        })
     }
 }

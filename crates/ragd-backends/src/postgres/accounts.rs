@@ -106,6 +106,31 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Copies a user as it is (id, password hash, role, state, token epoch, creation time) for
+    /// `ragd migrate`; `false` when a user with that id or that name in that tenant exists.
+    pub async fn import_user(&self, user: &User) -> Result<bool> {
+        let tenant = self.tenant_row_id(&user.tenant).await?;
+        let done = sqlx::query(
+            "INSERT INTO users (id, username, tenant_id, role, password_hash, disabled, \
+             token_epoch, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(user.username.as_str())
+        .bind(tenant)
+        .bind(user.role.as_str())
+        .bind(&user.password_hash)
+        .bind(user.disabled)
+        .bind(user.token_epoch)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn create_user(&self, user: NewUser) -> Result<User> {

@@ -4,6 +4,7 @@
 //! the whole old one, never half.
 
 pub mod accounts;
+pub mod backup;
 mod collections;
 mod documents;
 pub mod indexed;

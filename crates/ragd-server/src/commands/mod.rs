@@ -6,6 +6,7 @@
 mod documents;
 mod ingest;
 mod keys;
+mod maintenance;
 mod query;
 mod serve;
 mod users;
@@ -48,6 +49,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { json, repair } => {
             with_engine(&config, EngineCommand::Check { json, repair }).await
         }
+        Command::Backup { path } => maintenance::backup(&config, &path).await,
+        Command::Restore { path, replace } => maintenance::restore(&config, &path, replace).await,
+        Command::Migrate { from, to } => maintenance::migrate(&cli.engine, config, from, to).await,
     }
 }
 

@@ -15,6 +15,7 @@ mod keys;
 mod lifecycle;
 mod matrix;
 mod oidc;
+mod portability;
 mod read_paths;
 mod scopes;
 mod security;

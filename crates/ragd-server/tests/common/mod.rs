@@ -67,12 +67,44 @@ fn database_for(data_dir: &Path) -> Option<String> {
     if !on_postgres() {
         return None;
     }
-    let admin = std::env::var("RAGD_TEST_DATABASE_URL")
-        .expect("RAGD_TEST_STORE=postgres needs RAGD_TEST_DATABASE_URL (make test sets both)");
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut hasher);
-    let name = format!("d_{:016x}", hasher.finish());
+    Some(database_named(&format!("d_{:016x}", hasher.finish())))
+}
+
+/// The test PostgreSQL: `RAGD_TEST_DATABASE_URL` (`make test` starts one), else one this
+/// process starts with `scripts/postgres.sh` in `/var/tmp/ragd-test-postgres` (reused while it
+/// runs).
+fn admin_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("RAGD_TEST_DATABASE_URL") {
+            return url;
+        }
+        let out = Command::new(root().join("scripts/postgres.sh"))
+            .args(["start", "/var/tmp/ragd-test-postgres"])
+            .output()
+            .expect("scripts/postgres.sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    })
+    .clone()
+}
+
+/// A new, empty PostgreSQL database on the test server.
+#[allow(dead_code)] // used by the API tests only
+pub(crate) fn fresh_database() -> String {
+    database_named(&format!("f_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// The URL of database `name` on the test server, created if missing.
+fn database_named(name: &str) -> String {
+    let admin = admin_url();
     let psql = root().join("models/postgres/bin/psql");
     let exists = Command::new(&psql)
         .args([
@@ -94,5 +126,5 @@ fn database_for(data_dir: &Path) -> Option<String> {
         );
     }
     let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
-    Some(format!("{base}/{name}"))
+    format!("{base}/{name}")
 }
