@@ -11,6 +11,8 @@
 #                                    (prints the existing URL when already running; log: DIR/postgres.log)
 #   scripts/postgres.sh stop DIR     pg_ctl stop -m fast (idempotent; removes DIR/url)
 #   scripts/postgres.sh url DIR      print the URL of the running server in DIR (exit 1 when stopped)
+#   scripts/postgres.sh restart DIR [SECONDS]  kill the server like a crash (pg_ctl stop -m immediate),
+#                                    stay down SECONDS (default 2), start it again on the same port
 #
 # initdb and postgres refuse to run as root: as root, they run as the system user ragd-pg (created
 # when missing; RAGD_PG_USER overrides), so DIR must be reachable by that user (not under /root).
@@ -277,8 +279,22 @@ url() {
   die "no server running in $dir (scripts/postgres.sh start $1)"
 }
 
+restart() { # DIR [SECONDS]: a crash and a recovery, same port and data (tests of outages)
+  [ -n "${1:-}" ] || usage
+  setup_dir "$1"
+  resolve_bin
+  running || die "no server running in $dir"
+  as_pg "$pgbin/pg_ctl" stop -m immediate -w -D "$data" >/dev/null 2>>"$log" || die "pg_ctl stop failed (log: $log)"
+  say "down (immediate stop) for ${2:-2} s"
+  sleep "${2:-2}"
+  # pg_ctl restart of a stopped server starts it with the options it last ran with (postmaster.opts).
+  as_pg "$pgbin/pg_ctl" restart -w -t 60 -D "$data" -l "$log" >/dev/null 2>&1 9>&- || { tail -n 20 "$log" >&2; die "restart failed (log: $log)"; }
+  say "up again ($(cat "$dir/url"))"
+}
+
 case "${1:-}" in
   fetch) fetch ;;
+  restart) restart "${2:-}" "${3:-2}" ;;
   start) start "${2:-}" ;;
   stop) stop "${2:-}" ;;
   url) url "${2:-}" ;;

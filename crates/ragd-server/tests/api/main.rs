@@ -15,6 +15,7 @@ mod keys;
 mod lifecycle;
 mod matrix;
 mod oidc;
+mod outage;
 mod portability;
 mod read_paths;
 mod scopes;
