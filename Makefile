@@ -52,11 +52,14 @@ test: model assets test-deps postgres
 fuzz-api: model assets test-deps
 	@scripts/fuzz-api.sh
 
-## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS.
-bench: model
+## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS,
+## the embedded store against PostgreSQL + pgvector.
+bench: model postgres
 	@bench/run.sh
 	@bench/overhead.sh
 	@bench/ingest_isolation.sh
+	@bench/stores.sh
+	@bench/query_modes.sh
 
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model
