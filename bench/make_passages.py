@@ -132,12 +132,16 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
 
-    files = []
+    files, seen = [], set()
     for root in get_html_roots(args.deb, args.packages.split(",")):
-        files.extend(sorted(
-            p for p in glob.glob(os.path.join(root, "**", "*.html"), recursive=True)
-            if not SKIP_PAGES.search(p) and "/_" not in os.path.relpath(p, root)
-        ))
+        for p in sorted(glob.glob(os.path.join(root, "**", "*.html"), recursive=True)):
+            # python3.11-doc links html/ to ../python3.11/html: the recursive glob reaches every
+            # page twice, so a page counts once by its real path.
+            real = os.path.realpath(p)
+            if SKIP_PAGES.search(p) or "/_" in os.path.relpath(p, root) or real in seen:
+                continue
+            seen.add(real)
+            files.append(p)
     windows = []
     for path in files:
         w = page_words(path)

@@ -24,7 +24,7 @@ mkdir -p "$out"
 work=$(mktemp -d /var/tmp/ragd-query-modes.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 passages=$out/stores-passages-10200.jsonl
-[ -s "$passages" ] || python3 bench/make_passages.py 10200 "$passages" --packages python3.11-doc
+[ -s "$passages" ] || bench/stores.sh >/dev/null # makes (and embeds) the passages once
 python3 - "$passages" "$work/corpus" "$n" <<'PY'
 import json, os, sys
 src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -22,10 +22,9 @@ passages=$out/stores-passages-$n.jsonl
 vectors=$out/stores-vectors-$n.f32
 
 if [ ! -s "$passages" ]; then
-  # make_passages.py reads every page twice (the package links python3.11-doc/html to
-  # python3.11/html), so half its windows are copies: twice as many, the first $n distinct kept.
-  # 100 words: python3.11-doc has ~11,300 distinct windows of 100 words, ~9,400 of 120.
-  python3 bench/make_passages.py "$((2 * n))" "$passages.all" --packages python3.11-doc --words 100
+  # 100 words: python3.11-doc has ~11,300 windows of 100 words, ~9,400 of 120; a few pages
+  # repeat passages word for word, so a few more are made and the first $n distinct kept.
+  python3 bench/make_passages.py "$((n + 800))" "$passages.all" --packages python3.11-doc --words 100
   python3 - "$passages.all" "$n" "$passages" <<'PY'
 import sys
 lines, n, seen = open(sys.argv[1]).readlines(), int(sys.argv[2]), set()
