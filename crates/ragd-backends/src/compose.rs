@@ -255,6 +255,8 @@ pub fn rag_service(
         chunker: Chunker::new(config.chunker, Arc::new(counter)),
         calibration: config.calibration.clone(),
         composer: ragd_core::answer::ComposerConfig::default(),
+        generator: None,
+        generation: ragd_core::service::GenerationSettings::default(),
         limits: config.limits,
         guardrails: Arc::clone(&config.guardrails),
     }))

@@ -161,6 +161,29 @@ pub fn compose(question: &str, hits: &[Hit], config: &ComposerConfig) -> Answer 
     }
 }
 
+/// Confidence of a generated answer (documented contract): the calibrated similarity of the
+/// best source it cites, times 0.8 when it also cites a number that does not exist; half the
+/// best source's similarity when it cites nothing (it may not be grounded at all).
+pub fn generated_confidence(
+    hits: &[Hit],
+    citations: &crate::generation::citations::Citations,
+) -> f32 {
+    let best_cited = citations
+        .cited
+        .iter()
+        .filter_map(|&n| hits.get(n - 1))
+        .map(|h| h.similarity)
+        .fold(None, |best: Option<f32>, s| {
+            Some(best.map_or(s, |b| b.max(s)))
+        });
+    let confidence = match best_cited {
+        Some(s) if citations.invalid.is_empty() => s,
+        Some(s) => 0.8 * s,
+        None => 0.5 * hits.first().map_or(0.0, |h| h.similarity),
+    };
+    confidence.clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +242,16 @@ mod tests {
     fn sentences_split_on_punctuation_and_blank_lines() {
         let s = sentences("One. Two!\n\nThree v1.2 is here? Four");
         assert_eq!(s, vec!["One.", "Two!", "Three v1.2 is here?", "Four"]);
+    }
+
+    #[test]
+    fn generated_answers_are_as_confident_as_the_best_source_they_cite() {
+        use crate::generation::citations::parse;
+        let hits = vec![hit("a", 0.9), hit("b", 0.6)];
+        assert_eq!(generated_confidence(&hits, &parse("x [2]", 2)), 0.6);
+        assert_eq!(generated_confidence(&hits, &parse("x [2][1]", 2)), 0.9);
+        assert!((generated_confidence(&hits, &parse("x [1][5]", 2)) - 0.72).abs() < 1e-6);
+        assert_eq!(generated_confidence(&hits, &parse("no citation", 2)), 0.45);
+        assert_eq!(generated_confidence(&[], &parse("no citation", 0)), 0.0);
     }
 }

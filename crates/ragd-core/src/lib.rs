@@ -11,6 +11,7 @@ pub mod authz;
 pub mod chunking;
 pub mod error;
 pub mod events;
+pub mod generation;
 pub mod guardrails;
 pub mod jobs;
 pub mod limits;

@@ -41,6 +41,24 @@ pub trait TokenCounter: Send + Sync {
     fn count_tokens(&self, text: &str) -> usize;
 }
 
+/// Writes answers: a language model in process, a server speaking the OpenAI chat protocol, or
+/// none (the extractive answer). Implementations run the model off the async runtime, bound
+/// their queue (a full queue is [`crate::Error::Unavailable`]) and stop generating when the
+/// caller goes away: when the returned future is dropped or the sink's receiver is.
+#[async_trait]
+pub trait Generator: TokenCounter {
+    /// The model id reported to users (`llm_model`, `/v1/models`).
+    fn model_id(&self) -> &str;
+    /// The context window, prompt and answer together, in the model's tokens.
+    fn context_tokens(&self) -> usize;
+    /// Completes the chat; with a sink, sends each text delta as it is generated.
+    async fn generate(
+        &self,
+        request: crate::generation::GenerationRequest,
+        sink: Option<crate::generation::TokenSink>,
+    ) -> Result<crate::generation::Generated>;
+}
+
 /// Extracts text from a source's raw bytes. Every source is untrusted: implementations keep
 /// the parser's failures (loops, runaway recursion, decompression bombs) from reaching the
 /// caller's process, and run off the async runtime.

@@ -6,21 +6,26 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use crate::answer::{self, Answer, ComposerConfig};
+use crate::answer::{Answer, ComposerConfig};
 
+mod answering;
 mod guarded;
 mod outcome;
 
 use crate::chunking::Chunker;
 use crate::events::Event;
+use crate::generation::Usage;
 use crate::guardrails::Policy;
-use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, NewDocument};
+use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, Generator, NewDocument};
 use crate::relevance::Calibration;
 use crate::types::{
     ChunkDraft, Document, DocumentId, Hit, Scope, SourceInfo, StoredChunk, TenantId, Threshold,
     TopK,
 };
 use crate::{Error, Result};
+pub use answering::{
+    EXTRACTIVE, GENERATOR_UNAVAILABLE, GenerationSettings, NO_MODEL, Progress, ProgressSink,
+};
 pub use guarded::{GuardedHits, GuardedOutcome};
 pub use outcome::FileOutcome;
 
@@ -56,6 +61,10 @@ pub struct ServiceParts {
     pub calibration: Calibration,
     /// Extractive answer settings.
     pub composer: ComposerConfig,
+    /// The answer generator; `None` answers extractively.
+    pub generator: Option<Arc<dyn Generator>>,
+    /// Settings of generated answers.
+    pub generation: GenerationSettings,
     /// Limits.
     pub limits: ServiceLimits,
     /// The guardrails policy applied to questions and answers.
@@ -114,6 +123,11 @@ pub struct QueryOutcome {
     pub hits: Vec<Hit>,
     /// The answer composed from them.
     pub answer: Answer,
+    /// Who wrote the answer: the generator's model id, [`EXTRACTIVE`], or [`NO_MODEL`] when no
+    /// source passed the threshold and no model was asked.
+    pub model: String,
+    /// Tokens the generator used, when one was asked.
+    pub usage: Option<Usage>,
 }
 
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
@@ -318,11 +332,18 @@ impl RagService {
         Ok(hits)
     }
 
-    /// Retrieves and composes an extractive answer with `[n]` citations.
+    /// Retrieves and answers with `[n]` citations, without the guardrails (the CLI's own
+    /// queries over the operator's data).
     pub async fn query(&self, req: &RetrieveRequest) -> Result<QueryOutcome> {
-        let hits = self.retrieve(req).await?;
-        let answer = answer::compose(&req.query, &hits, &self.parts.composer);
-        Ok(QueryOutcome { hits, answer })
+        Ok(self.guarded_query(req, false, None).await?.outcome)
+    }
+
+    /// The answer generator's model id, or [`EXTRACTIVE`].
+    pub fn answer_model(&self) -> &str {
+        self.parts
+            .generator
+            .as_ref()
+            .map_or(EXTRACTIVE, |g| g.model_id())
     }
 }
 

@@ -36,10 +36,12 @@ mod file;
 mod input;
 mod normalize;
 mod pii;
+mod stream;
 #[cfg(test)]
 mod tests;
 
 use input::Action;
+pub use stream::StreamRedactor;
 
 use crate::Result;
 
@@ -141,6 +143,11 @@ impl Policy {
             list.push(rule.name.clone());
         }
         verdict
+    }
+
+    /// A redactor for text that arrives in pieces (a streamed answer).
+    pub fn stream_redactor(&self) -> StreamRedactor<'_> {
+        StreamRedactor::new(self)
     }
 
     /// Replaces the PII in `answer` with placeholders.

@@ -111,6 +111,24 @@ impl PiiRedactor {
     /// Replaces every detected item with its placeholder; returns the kinds found, in detector
     /// order, each once.
     pub(crate) fn redact(&self, text: &str) -> (String, Vec<PiiKind>) {
+        let taken = self.spans(text);
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for &(start, end, kind) in &taken {
+            out.push_str(&text[last..start]);
+            out.push_str(kind.placeholder());
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        let kinds = PiiKind::ALL
+            .into_iter()
+            .filter(|k| taken.iter().any(|&(_, _, t)| t == *k))
+            .collect();
+        (out, kinds)
+    }
+
+    /// The detected items as sorted, disjoint `(start, end, kind)` byte spans.
+    pub(crate) fn spans(&self, text: &str) -> Vec<(usize, usize, PiiKind)> {
         let mut taken: Vec<(usize, usize, PiiKind)> = Vec::new();
         for (kind, regex) in &self.detectors {
             // Search only the text no earlier detector took, so that a rejected candidate
@@ -129,19 +147,7 @@ impl PiiRedactor {
             taken.extend(found.into_iter().map(|(s, e)| (s, e, *kind)));
             taken.sort_unstable_by_key(|&(start, _, _)| start);
         }
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for &(start, end, kind) in &taken {
-            out.push_str(&text[last..start]);
-            out.push_str(kind.placeholder());
-            last = end;
-        }
-        out.push_str(&text[last..]);
-        let kinds = PiiKind::ALL
-            .into_iter()
-            .filter(|k| taken.iter().any(|&(_, _, t)| t == *k))
-            .collect();
-        (out, kinds)
+        taken
     }
 }
 

@@ -2,7 +2,8 @@
 //! redaction of the sources (and the answer), the low-confidence notice. `/query` and `/search`
 //! go through the same checks here, so no read path can skip them.
 
-use super::{QueryOutcome, RagService, RetrieveRequest};
+use super::answering::Emitter;
+use super::{Progress, ProgressSink, QueryOutcome, RagService, RetrieveRequest};
 use crate::types::Hit;
 use crate::{Error, Result};
 
@@ -98,45 +99,60 @@ impl RagService {
         })
     }
 
-    /// [`Self::query`] inside the guardrails: a question a blocking input rule matches fails
-    /// with [`Error::Blocked`]; the answer and its sources get PII redacted; a low-confidence
-    /// answer gets the policy's notice. With `guardrails` false the question is answered as is
-    /// (callers decide who may skip them).
+    /// Retrieves and answers inside the guardrails: a question a blocking input rule matches
+    /// fails with [`Error::Blocked`]; the sources and the answer (as it streams) get PII
+    /// redacted; citations are checked; a low-confidence answer gets the policy's notice. With
+    /// `guardrails` false the question is answered as is (callers decide who may skip them).
+    /// With a `progress` sink, the sources and then the answer's pieces are sent as they come;
+    /// their concatenation is the final answer's text.
     pub async fn guarded_query(
         &self,
         req: &RetrieveRequest,
         guardrails: bool,
+        progress: Option<ProgressSink>,
     ) -> Result<GuardedOutcome> {
-        if !guardrails {
-            let outcome = self.query(req).await?;
-            return Ok(GuardedOutcome {
-                outcome,
-                triggered: Vec::new(),
-                guardrails_time: std::time::Duration::ZERO,
-            });
-        }
         let policy = &self.parts.guardrails;
         let mut triggered = Triggered::default();
-        let started = std::time::Instant::now();
-        self.check_input(&req.query, &mut triggered)?;
-        let mut guardrails_time = started.elapsed();
-        let mut outcome = self.query(req).await?;
-        let started = std::time::Instant::now();
-        let redacted = policy.redact_output(&outcome.answer.text);
-        triggered.note(&redacted.triggered);
-        outcome.answer.text = redacted.text;
-        self.redact_hits(&mut outcome.hits, &mut triggered);
-        let notice = policy.low_confidence_notice(outcome.answer.confidence, outcome.hits.len());
-        if let Some(notice) = notice {
-            triggered.note(&[notice.rule]);
-            // Without sources the answer already says that nothing relevant was found.
-            if !outcome.hits.is_empty() {
-                outcome.answer.text = format!("{}\n\n{}", outcome.answer.text, notice.text);
+        let mut guardrails_time = std::time::Duration::ZERO;
+        if guardrails {
+            let started = std::time::Instant::now();
+            self.check_input(&req.query, &mut triggered)?;
+            guardrails_time += started.elapsed();
+        }
+        let mut hits = self.retrieve(req).await?;
+        if guardrails {
+            let started = std::time::Instant::now();
+            self.redact_hits(&mut hits, &mut triggered);
+            guardrails_time += started.elapsed();
+        }
+        if let Some(sink) = &progress {
+            // A client that is gone already is noticed at the first piece of the answer.
+            let _ = sink.send(Progress::Sources(hits.clone())).await;
+        }
+        let mut emitter = Emitter::new(guardrails.then(|| policy.stream_redactor()), progress);
+        let drafted = self.draft(&req.query, &hits, &mut emitter).await?;
+        triggered.note(&emitter.triggered());
+        triggered.note(&drafted.flags);
+        let mut answer = drafted.answer;
+        if guardrails {
+            let notice = policy.low_confidence_notice(answer.confidence, hits.len());
+            if let Some(notice) = notice {
+                triggered.note(&[notice.rule]);
+                // Without sources the answer already says that nothing relevant was found.
+                if !hits.is_empty() {
+                    let appended = format!("\n\n{}", notice.text);
+                    emitter.push_verbatim(&appended).await;
+                    answer.text.push_str(&appended);
+                }
             }
         }
-        guardrails_time += started.elapsed();
         Ok(GuardedOutcome {
-            outcome,
+            outcome: QueryOutcome {
+                hits,
+                answer,
+                model: drafted.model,
+                usage: drafted.usage,
+            },
             triggered: triggered.names,
             guardrails_time,
         })

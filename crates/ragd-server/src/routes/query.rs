@@ -99,7 +99,7 @@ pub(crate) async fn query(
     let guarded = state
         .services()?
         .service
-        .guarded_query(&request, use_guardrails)
+        .guarded_query(&request, use_guardrails, None)
         .await?;
     crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
     let outcome = guarded.outcome;
