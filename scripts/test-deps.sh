@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite's non-Rust dependencies: a venv with `requests` for the chapter's Python client
-# (tests/clients/requirements.txt), node (>= 18, for fetch and node:test) for its TypeScript one,
+# and the official `openai` package (tests/clients/requirements.txt), node (>= 18, for fetch and node:test) for its TypeScript one,
 # and a venv with schemathesis (tests/fuzz/requirements.txt) for the API fuzzing.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
   touch "$stamp"
 fi
-"$venv/bin/python" -c "import requests" && echo "test deps: ready ($venv, node $(node --version))"
+"$venv/bin/python" -c "import requests, openai" && echo "test deps: ready ($venv, node $(node --version))"
 
 # schemathesis for the API fuzzing (scripts/fuzz-api.sh: a short pass in the tests, `make fuzz-api`).
 fuzz_venv=tests/fuzz/.venv

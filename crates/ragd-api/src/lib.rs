@@ -39,8 +39,27 @@ pub struct QueryResponse {
     pub processing_time: f64,
     /// When the answer was produced.
     pub timestamp: DateTime<Utc>,
-    /// Names of the guardrail rules that fired.
+    /// Names of the guardrail rules that fired, and the answer's flags: `citation.missing`,
+    /// `citation.invalid`, `generator.unavailable` (the extractive answer was given instead).
     pub guardrails_triggered: Vec<String>,
+    /// Who wrote the answer: the model id, `extractive`, or `none` when no source passed the
+    /// threshold (the fixed "not found" answer; no model was asked). A ragd extension.
+    #[serde(default)]
+    pub model: String,
+    /// Tokens the model used; absent when no model was asked. A ragd extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
+}
+
+/// Tokens a model used (the OpenAI protocol's `usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenUsage {
+    /// Tokens of the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+    /// Both.
+    pub total_tokens: u32,
 }
 
 /// A stored document.

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use ragd_core::accounts::{ApiKeyStore, TenantStore, UserStore};
 use ragd_core::chunking::Chunker;
+use ragd_core::conversations::ConversationStore;
 use ragd_core::events::EventLog;
 use ragd_core::jobs::JobStore;
 use ragd_core::limits::RateLimiter;
-use ragd_core::ports::{DocumentStore, Embedder, Maintenance, StoreStatus};
+use ragd_core::ports::{DocumentStore, Embedder, Generator, Maintenance, StoreStatus};
 use ragd_core::service::ServiceParts;
 use ragd_core::{RagService, Result};
 
@@ -128,6 +129,8 @@ pub struct Backends {
     pub tenants: Arc<dyn TenantStore>,
     /// Ingestion jobs.
     pub jobs: Arc<dyn JobStore>,
+    /// Conversation memory.
+    pub conversations: Arc<dyn ConversationStore>,
     /// Health and counts.
     pub status: Arc<dyn StoreStatus>,
     /// The events recorded with each write.
@@ -172,6 +175,7 @@ impl Backends {
                     keys: Arc::clone(&shared) as _,
                     tenants: Arc::clone(&shared) as _,
                     jobs: Arc::clone(&shared) as _,
+                    conversations: Arc::clone(&shared) as _,
                     status: Arc::clone(&shared) as _,
                     events: shared as _,
                     opened: Opened::Sqlite(store),
@@ -186,6 +190,7 @@ impl Backends {
                     keys: Arc::clone(&store) as _,
                     tenants: Arc::clone(&store) as _,
                     jobs: Arc::clone(&store) as _,
+                    conversations: Arc::clone(&store) as _,
                     status: Arc::clone(&store) as _,
                     events: Arc::clone(&store) as _,
                     opened: Opened::Postgres(store),
@@ -236,6 +241,7 @@ pub fn rate_limiter() -> Arc<dyn RateLimiter> {
 pub fn rag_service(
     config: &EngineConfig,
     embedder: Arc<dyn Embedder>,
+    generator: Option<Arc<dyn Generator>>,
     store: Arc<dyn DocumentStore>,
 ) -> Result<RagService> {
     let model = crate::embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
@@ -255,8 +261,8 @@ pub fn rag_service(
         chunker: Chunker::new(config.chunker, Arc::new(counter)),
         calibration: config.calibration.clone(),
         composer: ragd_core::answer::ComposerConfig::default(),
-        generator: None,
-        generation: ragd_core::service::GenerationSettings::default(),
+        generator,
+        generation: config.generation,
         limits: config.limits,
         guardrails: Arc::clone(&config.guardrails),
     }))
@@ -293,7 +299,11 @@ impl Node {
         backends: Backends,
     ) -> Result<Self> {
         let documents = backends.documents(config).await?;
-        let service = rag_service(config, embedder, documents.store)?;
+        let generator_config = config.generator.clone();
+        let generator = tokio::task::spawn_blocking(move || generator_config.start())
+            .await
+            .map_err(ragd_core::Error::internal)??;
+        let service = rag_service(config, embedder, generator, documents.store)?;
         Ok(Self {
             service: Arc::new(service),
             maintenance: documents.maintenance,

@@ -8,9 +8,11 @@ pub mod compose;
 pub mod data_dir;
 pub mod embed;
 pub mod embedded_index;
+pub mod generate;
 pub mod loaders;
 pub mod memory;
 pub mod migrate;
+pub mod outbound;
 pub mod postgres;
 pub mod sqlite;
 
@@ -62,6 +64,12 @@ pub struct EngineConfig {
     pub guardrails: Arc<ragd_core::guardrails::Policy>,
     /// Chunk size and overlap.
     pub chunker: ChunkerConfig,
+    /// The answer generator.
+    pub generator: generate::GeneratorConfig,
+    /// Answer length and temperature.
+    pub generation: ragd_core::service::GenerationSettings,
+    /// Extra CA certificates (PEM) for outbound HTTPS.
+    pub outbound_ca_file: Option<PathBuf>,
     /// Collections of at most this many vectors are searched exactly.
     pub exact_search_below: usize,
     /// HNSW search breadth (ef).

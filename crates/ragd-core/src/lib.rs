@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod answer;
 pub mod authz;
 pub mod chunking;
+pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod generation;

@@ -173,6 +173,8 @@ pub trait DocumentStore: Send + Sync {
         tenant: &TenantId,
         collection: Option<&str>,
     ) -> Result<Vec<CollectionId>>;
+    /// The names of a tenant's collections, sorted.
+    async fn collection_names(&self, tenant: &TenantId) -> Result<Vec<String>>;
     /// The document with this source name in this scope, if any.
     async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>>;
     /// Atomically writes a document, its chunks and `events`, replacing any document with the

@@ -24,7 +24,8 @@ use crate::types::{
 };
 use crate::{Error, Result};
 pub use answering::{
-    EXTRACTIVE, GENERATOR_UNAVAILABLE, GenerationSettings, NO_MODEL, Progress, ProgressSink,
+    ChatOutcome, ChatRequest, EXTRACTIVE, GENERATOR_UNAVAILABLE, GenerationSettings, NO_MODEL,
+    Progress, ProgressSink,
 };
 pub use guarded::{GuardedHits, GuardedOutcome};
 pub use outcome::FileOutcome;
@@ -286,6 +287,11 @@ impl RagService {
     /// The chunks of one of the tenant's documents, in order.
     pub async fn chunks(&self, tenant: &TenantId, id: DocumentId) -> Result<Vec<StoredChunk>> {
         self.parts.store.document_chunks(tenant, id).await
+    }
+
+    /// The names of the tenant's collections, sorted.
+    pub async fn collection_names(&self, tenant: &TenantId) -> Result<Vec<String>> {
+        self.parts.store.collection_names(tenant).await
     }
 
     /// The tenant's document and chunk (vector) counts.

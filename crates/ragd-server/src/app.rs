@@ -231,10 +231,15 @@ async fn load_engine(
             tokio::task::spawn_blocking(move || ragd_backends::start_embedder(&embedder_config))
                 .await
                 .context("the model loader panicked")??;
+        let generator_config = config.generator.clone();
+        let generator = tokio::task::spawn_blocking(move || generator_config.start())
+            .await
+            .context("the generator loader panicked")??;
         let documents = backends.documents(&config).await?;
         let service = Arc::new(ragd_backends::rag_service(
             &config,
             embedder,
+            generator,
             documents.store,
         )?);
         let (jobs, worker) = crate::jobs::start(crate::jobs::WorkerParts {

@@ -229,6 +229,13 @@ pub(crate) struct EngineArgs {
     /// How similarity scores are reported and thresholded.
     #[arg(long, global = true, env = "RAGD_SIMILARITY", value_enum, default_value_t = SimilarityScale::Calibrated)]
     pub(crate) similarity: SimilarityScale,
+    /// PEM CA certificates trusted, besides the Mozilla roots, by ragd's outbound HTTPS calls
+    /// (JWKS, the LLM server).
+    #[arg(long, global = true, env = "RAGD_OUTBOUND_CA_FILE")]
+    pub(crate) outbound_ca_file: Option<PathBuf>,
+    /// The answer generator.
+    #[command(flatten)]
+    pub(crate) llm: crate::llm_config::GeneratorArgs,
     /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "warn")]
     pub(crate) log_level: String,
@@ -285,6 +292,7 @@ impl EngineArgs {
         if self.parser_timeout_secs == 0 {
             bail!("RAGD_PARSER_TIMEOUT_SECS must be at least 1");
         }
+        let (generator, generation) = self.llm.to_config(self.outbound_ca_file.clone())?;
         Ok(EngineConfig {
             data_dir: self.data_dir.clone(),
             embeddings_model: self.embeddings_model.clone(),
@@ -303,6 +311,9 @@ impl EngineArgs {
             query_cache: self.query_cache,
             guardrails: std::sync::Arc::new(self.guardrails()?),
             chunker,
+            generator,
+            generation,
+            outbound_ca_file: self.outbound_ca_file.clone(),
             exact_search_below: self.exact_search_below,
             ann_ef_search: self.ann_ef_search,
             index_precision: self.index_precision,

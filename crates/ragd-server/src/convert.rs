@@ -69,6 +69,17 @@ pub(crate) fn query_response(
         processing_time: started.elapsed().as_secs_f64(),
         timestamp: chrono::Utc::now(),
         guardrails_triggered,
+        model: outcome.model.clone(),
+        usage: outcome.usage.map(usage),
+    }
+}
+
+/// Token counts as the API shows them.
+pub(crate) fn usage(u: ragd_core::generation::Usage) -> ragd_api::TokenUsage {
+    ragd_api::TokenUsage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
     }
 }
 

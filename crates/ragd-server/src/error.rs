@@ -148,8 +148,10 @@ impl From<ragd_core::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the JSON body, logged as a response would be (for an error sent inside
+    /// a stream that has already begun).
+    pub(crate) fn into_body(self) -> (axum::http::StatusCode, ErrorBody) {
         let (status, code) = self.code.parts();
         let request_id = current_request_id();
         if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
@@ -174,17 +176,25 @@ impl IntoResponse for ApiError {
             request_id,
             timestamp: chrono::Utc::now(),
         };
+        (status, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, retry_after) = (self.code, self.retry_after);
+        let (status, body) = self.into_body();
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        if self.code == ErrorCode::PayloadTooLarge {
+        if code == ErrorCode::PayloadTooLarge {
             // The rest of the body is never read, so the connection cannot carry another
             // request: say so, or a client would reuse it and fail.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if self.code == ErrorCode::Unauthorized {
+        if code == ErrorCode::Unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(after) = self.retry_after {
+        if let Some(after) = retry_after {
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

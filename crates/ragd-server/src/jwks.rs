@@ -162,7 +162,7 @@ impl Jwks {
             return false;
         }
         *last = Some(Instant::now());
-        let fetched = crate::outbound::get_bytes(client, url, MAX_JWKS_BYTES)
+        let fetched = ragd_backends::outbound::get_bytes(client, url, MAX_JWKS_BYTES)
             .await
             .and_then(|bytes| parse_set(&bytes, url.as_str()));
         match fetched {

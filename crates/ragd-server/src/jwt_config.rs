@@ -36,7 +36,10 @@ pub(crate) struct JwtConfig {
 }
 
 /// Validates the token settings, naming the one to fix.
-pub(crate) fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtConfig> {
+pub(crate) fn jwt_config(
+    args: &ServeArgs,
+    outbound_ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<JwtConfig> {
     let algorithm = match args.jwt_algorithm.to_ascii_uppercase().as_str() {
         "HS256" => jsonwebtoken::Algorithm::HS256,
         "HS384" => jsonwebtoken::Algorithm::HS384,
@@ -52,7 +55,7 @@ pub(crate) fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtConfig> {
         expire: Duration::from_secs(args.jwt_expire_minutes * 60),
         issuer: args.jwt_issuer.clone(),
         audience: args.jwt_audience.clone(),
-        external: args.external_issuer()?,
+        external: args.external_issuer(outbound_ca_file)?,
         platform_tenant: ragd_core::types::TenantId::parse(&args.platform_tenant)
             .context("RAGD_PLATFORM_TENANT")?
             .as_str()
@@ -103,6 +106,7 @@ impl ServeArgs {
     /// The external identity provider, when `JWT_JWKS` is set.
     pub(crate) fn external_issuer(
         &self,
+        outbound_ca_file: Option<&std::path::Path>,
     ) -> anyhow::Result<Option<std::sync::Arc<crate::jwks::Jwks>>> {
         let Some(jwks) = &self.jwt_jwks else {
             return Ok(None);
@@ -116,10 +120,11 @@ impl ServeArgs {
                 bail!("{name} must be at least 1");
             }
         }
-        let client = crate::outbound::client(&crate::outbound::OutboundConfig {
-            ca_file: self.outbound_ca_file.clone(),
+        let client = ragd_backends::outbound::client(&ragd_backends::outbound::OutboundConfig {
+            ca_file: outbound_ca_file.map(std::path::Path::to_path_buf),
             connect_timeout: Duration::from_secs(self.outbound_timeout_secs.min(5)),
             timeout: Duration::from_secs(self.outbound_timeout_secs),
+            read_timeout: None,
         })?;
         let settings = crate::jwks::JwksSettings {
             source: crate::jwks::JwksSource::parse(jwks)?,

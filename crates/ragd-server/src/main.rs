@@ -13,12 +13,13 @@ mod headers;
 mod jobs;
 mod jwks;
 mod jwt_config;
-mod outbound;
+mod llm_config;
 mod rate_limit;
 mod recent;
 mod routes;
 mod serve_config;
 mod state;
+mod streaming;
 mod telemetry;
 
 use clap::Parser;

@@ -50,9 +50,6 @@ pub(crate) struct ServeArgs {
     /// triggers one; this bounds how often).
     #[arg(long, env = "JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
     pub(crate) jwt_jwks_min_refresh_secs: u64,
-    /// PEM CA certificates trusted, besides the Mozilla roots, by ragd's outbound HTTPS calls.
-    #[arg(long, env = "RAGD_OUTBOUND_CA_FILE")]
-    pub(crate) outbound_ca_file: Option<std::path::PathBuf>,
     /// Seconds an outbound HTTP call may take in all (connecting: at most 5).
     #[arg(long, env = "RAGD_OUTBOUND_TIMEOUT_SECS", default_value_t = 10)]
     pub(crate) outbound_timeout_secs: u64,
@@ -245,7 +242,10 @@ pub(crate) fn parse_origins(raw: &str) -> anyhow::Result<Vec<String>> {
 
 impl ServeArgs {
     /// Validates the settings, naming the one to fix.
-    pub(crate) fn to_config(&self) -> anyhow::Result<ServerConfig> {
+    pub(crate) fn to_config(
+        &self,
+        outbound_ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<ServerConfig> {
         let ip: std::net::IpAddr = self
             .host
             .parse()
@@ -273,7 +273,7 @@ impl ServeArgs {
         };
         Ok(ServerConfig {
             addr: SocketAddr::new(ip, self.port),
-            jwt: crate::jwt_config::jwt_config(self)?,
+            jwt: crate::jwt_config::jwt_config(self, outbound_ca_file)?,
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
             server_timing: self.server_timing,

@@ -42,6 +42,17 @@ pub(crate) fn current_request_id() -> String {
         .unwrap_or_default()
 }
 
+/// `work` inside the current request's id and span, for a task that outlives the handler (a
+/// streamed response).
+pub(crate) fn in_request<F: std::future::Future>(
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    CURRENT_REQUEST_ID.scope(
+        current_request_id(),
+        work.instrument(tracing::Span::current()),
+    )
+}
+
 /// An incoming id is kept when it is 1..=128 characters of `[A-Za-z0-9._:-]`.
 fn sane_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;

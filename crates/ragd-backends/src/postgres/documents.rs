@@ -119,6 +119,19 @@ impl DocumentStore for PgStore {
         ids.into_iter().map(collection_of).collect()
     }
 
+    async fn collection_names(&self, tenant: &TenantId) -> Result<Vec<String>> {
+        retrying("collection_names", || async {
+            Ok(sqlx::query_scalar(
+                "SELECT c.name FROM collections c JOIN tenants t ON t.id = c.tenant_id \
+                 WHERE t.name = $1 ORDER BY c.name",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?)
+        })
+        .await
+    }
+
     async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
         let sql = format!(
             "SELECT {DOC_COLUMNS} FROM {DOC_FROM} WHERE t.name = $1 AND c.name = $2 AND d.source = $3"

@@ -14,6 +14,7 @@
 //! otherwise surface as [`Error::Unavailable`] (see `retry.rs`).
 
 mod accounts;
+mod conversations;
 mod documents;
 mod jobs;
 mod keys;

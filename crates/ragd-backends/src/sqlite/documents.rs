@@ -84,6 +84,18 @@ impl SqliteStore {
         Ok(self.collections.store(ticket, rows, tenant, collection))
     }
 
+    /// The names of a tenant's collections, sorted.
+    pub async fn collection_names(&self, tenant: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT c.name FROM collections c JOIN tenants t ON t.id = c.tenant_id \
+             WHERE t.name = ? ORDER BY c.name",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
     /// The document with this source name in this scope, if any.
     pub async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
         let sql = format!(

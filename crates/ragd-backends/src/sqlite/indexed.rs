@@ -85,6 +85,10 @@ impl DocumentStore for IndexedStore {
         self.store.collection_ids(tenant.as_str(), collection).await
     }
 
+    async fn collection_names(&self, tenant: &TenantId) -> Result<Vec<String>> {
+        self.store.collection_names(tenant.as_str()).await
+    }
+
     async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
         self.store.find_by_source(scope, source).await
     }

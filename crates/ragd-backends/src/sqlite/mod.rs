@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod backup;
 mod collections;
+mod conversations;
 mod documents;
 pub mod indexed;
 mod keys;

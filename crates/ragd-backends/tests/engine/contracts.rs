@@ -7,7 +7,9 @@ use std::sync::Arc;
 use ragd_backends::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
 use ragd_backends::sqlite::SqliteStore;
 use ragd_backends::sqlite::indexed::IndexedStore;
-use ragd_core::testing::{contract_accounts, contract_documents, contract_index};
+use ragd_core::testing::{
+    contract_accounts, contract_conversations, contract_documents, contract_index,
+};
 
 async fn sqlite(dir: &std::path::Path) -> SqliteStore {
     SqliteStore::open(&dir.join("ragd.db"))
@@ -35,6 +37,13 @@ async fn sqlite_keeps_the_account_and_job_contracts() {
     let store = sqlite(dir.path()).await;
     contract_accounts::accounts(&store, &store, &store).await;
     contract_accounts::jobs(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_conversation_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite(dir.path()).await;
+    contract_conversations::conversations(&store).await;
 }
 
 #[tokio::test]

@@ -66,8 +66,9 @@ async fn a_failed_index_update_is_retried_not_forgotten() {
         failing: AtomicBool::new(true),
     });
     let documents = IndexedStore::new(store, Arc::clone(&flaky) as _);
-    let service = ragd_backends::rag_service(&config(dir.path()), embedder(), Arc::new(documents))
-        .expect("service");
+    let service =
+        ragd_backends::rag_service(&config(dir.path()), embedder(), None, Arc::new(documents))
+            .expect("service");
     let request = |bytes: &[u8]| ragd_core::service::IngestRequest {
         scope: scope("default", "documents"),
         source: "lighthouse.md".into(),

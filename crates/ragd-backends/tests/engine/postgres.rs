@@ -2,7 +2,7 @@
 //! engine end to end on it: the real model, ingestion and retrieval through `Node`.
 
 use ragd_backends::postgres::{PgOptions, PgStore};
-use ragd_core::testing::{contract_accounts, contract_documents};
+use ragd_core::testing::{contract_accounts, contract_conversations, contract_documents};
 
 use crate::helpers::{config, corpus, embedder, retrieve, scope};
 use crate::pg::fresh_database;
@@ -24,6 +24,12 @@ async fn postgres_keeps_the_account_and_job_contracts() {
     let store = store().await;
     contract_accounts::accounts(&store, &store, &store).await;
     contract_accounts::jobs(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_conversation_contract() {
+    let store = store().await;
+    contract_conversations::conversations(&store).await;
 }
 
 #[tokio::test]

@@ -23,7 +23,9 @@ const ENGLISH: &[&str] = &[
 const PORTUGUESE: &[&str] = &[
     "o", "a", "os", "as", "é", "são", "que", "qual", "quais", "como", "quem", "por", "porque",
     "quando", "onde", "de", "do", "da", "dos", "das", "em", "no", "na", "um", "uma", "para", "com",
-    "não", "eu", "meu", "minha", "se", "ao", "mais", "posso", "faço", "está",
+    "não", "eu", "meu", "minha", "se", "ao", "mais", "posso", "faço", "está", "e", "ele", "ela",
+    "eles", "elas", "quanto", "quantos", "quantas", "isso", "isto", "esse", "essa", "sobre",
+    "também", "mas", "ou", "seu", "sua", "pelo", "pela", "tem", "há",
 ];
 
 impl Language {
@@ -84,6 +86,7 @@ mod tests {
             ),
             ("Qual é a capital da França?", Language::Portuguese),
             ("Quantos ovos a rainha põe por dia?", Language::Portuguese),
+            ("E quanto tempo ela leva?", Language::Portuguese),
             ("venv", Language::Other),
         ] {
             assert_eq!(Language::detect(text), expected, "{text}");

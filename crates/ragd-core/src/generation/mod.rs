@@ -6,6 +6,7 @@
 pub mod citations;
 pub mod language;
 pub mod prompt;
+pub mod rewrite;
 
 use std::time::Duration;
 

@@ -139,6 +139,27 @@ impl<'p> Emitter<'p> {
     }
 }
 
+/// Runs the generator, passing its text through `emitter` as it comes; when the client is gone
+/// the generator's sink is dropped, which stops it.
+async fn relay(
+    generator: &dyn Generator,
+    request: GenerationRequest,
+    emitter: &mut Emitter<'_>,
+) -> Result<crate::generation::Generated> {
+    let (tx, mut rx) = mpsc::channel::<String>(64);
+    let relay = async {
+        while let Some(delta) = rx.recv().await {
+            if !emitter.push(&delta).await {
+                break;
+            }
+        }
+        drop(rx);
+        emitter.finish().await;
+    };
+    let (generated, ()) = tokio::join!(generator.generate(request, Some(tx)), relay);
+    generated
+}
+
 impl RagService {
     /// Writes the answer to `question` from `hits` (best first, redacted) into `emitter`.
     pub(super) async fn draft(
@@ -214,19 +235,7 @@ impl RagService {
             max_tokens: settings.max_tokens,
             temperature: settings.temperature,
         };
-        let (tx, mut rx) = mpsc::channel::<String>(64);
-        let relay = async {
-            while let Some(delta) = rx.recv().await {
-                if !emitter.push(&delta).await {
-                    // Dropping the receiver tells the generator to stop.
-                    break;
-                }
-            }
-            drop(rx);
-            emitter.finish().await;
-        };
-        let (generated, ()) = tokio::join!(generator.generate(request, Some(tx)), relay);
-        let generated = generated?;
+        let generated = relay(generator.as_ref(), request, emitter).await?;
         let found = citations::parse(&emitter.text, prompt.shown);
         let confidence = answer::generated_confidence(hits, &found);
         Ok(Drafted {
@@ -238,6 +247,104 @@ impl RagService {
             model: generator.model_id().to_owned(),
             usage: Some(generated.usage),
             flags: found.flags(),
+        })
+    }
+}
+
+/// A chat completed by the generator directly (no retrieval): ragd's OpenAI-compatible
+/// endpoint serving its own model.
+#[derive(Debug, Clone)]
+pub struct ChatOutcome {
+    /// The reply (redacted when the guardrails apply).
+    pub text: String,
+    /// The model that wrote it.
+    pub model: String,
+    /// Tokens used.
+    pub usage: Usage,
+    /// Why generation stopped.
+    pub finish: crate::generation::FinishReason,
+    /// Guardrail rules that fired.
+    pub triggered: Vec<String>,
+}
+
+/// A direct chat with the generator.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// The chat so far; the last message is the user's.
+    pub messages: Vec<crate::generation::ChatMessage>,
+    /// Answer tokens at most; capped at the server's `LLM_MAX_TOKENS`.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0..=2; the server's by default.
+    pub temperature: Option<f32>,
+}
+
+impl RagService {
+    /// The generator's model id, when a model (not the extractive composer) answers.
+    pub fn chat_model(&self) -> Option<&str> {
+        self.parts.generator.as_ref().map(|g| g.model_id())
+    }
+
+    /// Completes a chat with the generator itself, inside the guardrails: the input rules on
+    /// the last user message, PII redaction of the reply as it streams. A chat longer than the
+    /// model's context is [`Error::Invalid`]; without a model it is [`Error::NotFound`].
+    pub async fn chat(
+        &self,
+        req: ChatRequest,
+        progress: Option<ProgressSink>,
+    ) -> Result<ChatOutcome> {
+        let generator = self.parts.generator.as_ref().ok_or_else(|| {
+            Error::NotFound("a language model (ragd answers extractively)".into())
+        })?;
+        let policy = &self.parts.guardrails;
+        let last = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == crate::generation::Role::User)
+            .ok_or_else(|| Error::invalid("messages: there is no user message"))?;
+        let verdict = policy.check_input(&last.content);
+        if verdict.is_blocked() {
+            return Err(Error::Blocked {
+                rules: verdict.blocked,
+            });
+        }
+        let settings = self.parts.generation;
+        let max_tokens = req
+            .max_tokens
+            .unwrap_or(settings.max_tokens)
+            .clamp(1, settings.max_tokens);
+        let prompt_tokens: usize = req
+            .messages
+            .iter()
+            .map(|m| generator.count_tokens(&m.content) + 8)
+            .sum();
+        let room = generator
+            .context_tokens()
+            .saturating_sub(max_tokens as usize);
+        if prompt_tokens > room {
+            return Err(Error::invalid(format!(
+                "messages: about {prompt_tokens} tokens, over the {room} that {} leaves for a prompt with max_tokens {max_tokens}",
+                generator.model_id()
+            )));
+        }
+        let request = GenerationRequest {
+            messages: req.messages,
+            max_tokens,
+            temperature: req
+                .temperature
+                .unwrap_or(settings.temperature)
+                .clamp(0.0, 2.0),
+        };
+        let mut emitter = Emitter::new(Some(policy.stream_redactor()), progress);
+        let generated = relay(generator.as_ref(), request, &mut emitter).await?;
+        let mut triggered = verdict.flagged;
+        triggered.extend(emitter.triggered().into_iter().map(str::to_owned));
+        Ok(ChatOutcome {
+            text: emitter.text.clone(),
+            model: generator.model_id().to_owned(),
+            usage: generated.usage,
+            finish: generated.finish,
+            triggered,
         })
     }
 }

@@ -167,6 +167,10 @@ pub async fn documents(store: &dyn DocumentStore, events: &dyn EventLog, checks:
     let a_colls = store.collection_ids(&a, None).await.expect("collections");
     assert_eq!(a_colls.len(), 1);
     assert_eq!(
+        store.collection_names(&a).await.expect("names"),
+        vec!["docs".to_owned()]
+    );
+    assert_eq!(
         store.collection_ids(&a, Some("docs")).await.expect("one"),
         a_colls
     );

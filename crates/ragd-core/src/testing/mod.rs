@@ -3,6 +3,7 @@
 //! real model and stores instead.
 
 pub mod contract_accounts;
+pub mod contract_conversations;
 pub mod contract_documents;
 pub mod contract_index;
 

@@ -1,4 +1,4 @@
-//! `ragd query "…"`: retrieve, compose the extractive answer, print it (or the chapter's
+//! `ragd query "…"`: retrieve, answer (with the configured generator), print it (or the chapter's
 //! `QueryResponse` JSON with `--json`).
 
 use std::process::ExitCode;
@@ -25,8 +25,14 @@ pub(crate) async fn run(node: &Node, args: QueryArgs) -> anyhow::Result<ExitCode
         k: TopK::new(args.k)?,
         threshold: Threshold::new(args.threshold)?,
     };
-    let outcome = node.service.query(&request).await?;
-    let response = convert::query_response(uuid_like(), query, &outcome, started, Vec::new());
+    let guarded = node.service.guarded_query(&request, false, None).await?;
+    let response = convert::query_response(
+        uuid_like(),
+        query,
+        &guarded.outcome,
+        started,
+        guarded.triggered,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
         return Ok(ExitCode::SUCCESS);

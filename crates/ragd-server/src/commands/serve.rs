@@ -37,7 +37,7 @@ async fn shutdown_signal() {
 
 /// Runs the server.
 pub(crate) async fn run(engine: &EngineConfig, args: &ServeCommand) -> anyhow::Result<ExitCode> {
-    let config = args.serve.to_config()?;
+    let config = args.serve.to_config(engine.outbound_ca_file.as_deref())?;
     let app = App::build(config, engine.clone(), Some(&args.redoc_js)).await?;
     let addr = format!("{}:{}", args.serve.host, app.port());
     // Scripts and tests read this line to learn the port (RAGD_PORT=0 picks a free one).

@@ -20,6 +20,9 @@ use crate::state::AppState;
     paths(
         super::auth::login,
         super::query::query,
+        super::query::query_stream,
+        super::openai::chat_completions,
+        super::openai::models,
         super::query::search,
         super::documents::create,
         super::documents::list,
@@ -44,6 +47,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Log in"),
         (name = "query", description = "Questions and retrieval"),
+        (name = "openai", description = "The OpenAI-compatible API: chat completions over the caller's documents"),
         (name = "documents", description = "Document management and ingestion jobs"),
         (name = "health", description = "Probes, statistics and metrics"),
     )

@@ -93,13 +93,13 @@ pub(crate) async fn stats(
     principal: Principal,
 ) -> ApiResult<Json<StatsResponse>> {
     principal.require(ragd_core::accounts::AccessScope::Query)?;
-    let (documents_count, vectors_count) =
-        state.services()?.service.stats(principal.tenant()).await?;
+    let service = &state.services()?.service;
+    let (documents_count, vectors_count) = service.stats(principal.tenant()).await?;
     Ok(Json(StatsResponse {
         documents_count,
         vectors_count,
         embeddings_model: state.model_id.to_string(),
-        llm_model: "extractive".into(),
+        llm_model: service.answer_model().to_owned(),
         uptime: state.started.elapsed().as_secs_f64(),
         version: VERSION.into(),
     }))

@@ -7,6 +7,7 @@ mod documents;
 pub(crate) mod health;
 mod jobs;
 mod keys;
+mod openai;
 mod query;
 mod tenants;
 mod upload_form;
@@ -100,6 +101,9 @@ pub(crate) fn router(state: &AppState) -> Router {
             post(auth::login).layer(DefaultBodyLimit::max(auth::MAX_LOGIN_BYTES)),
         )
         .route("/query", post(query::query))
+        .route("/query/stream", post(query::query_stream))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
         .route("/search", post(query::search))
         .route(
             "/documents/{id}",

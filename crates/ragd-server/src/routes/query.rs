@@ -1,20 +1,25 @@
-//! `POST /query` (the chapter's question → answer with sources) and `POST /search` (retrieval
-//! only).
+//! `POST /query` (the chapter's question → answer with sources), `POST /query/stream` (the same
+//! as Server-Sent Events) and `POST /search` (retrieval only).
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::sse::{Event, Sse};
 use ragd_api::{QueryResponse, SearchResponse};
 use ragd_core::accounts::AccessScope;
+use ragd_core::service::Progress;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::types::{Threshold, TopK};
 
 use crate::auth::Principal;
 use crate::convert;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Fields, JsonObject, question};
 use crate::state::AppState;
+use crate::streaming::json_event;
 use crate::telemetry::current_request_id;
 
 /// Default and bounds of `max_results` (the chapter's).
@@ -71,6 +76,35 @@ fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveReque
     })
 }
 
+/// A validated `/query` or `/query/stream` request.
+struct Question {
+    request: RetrieveRequest,
+    use_guardrails: bool,
+}
+
+/// Reads and checks a `/query` body (the same for the streamed form).
+fn read_question(
+    body: serde_json::Map<String, serde_json::Value>,
+    principal: &Principal,
+) -> ApiResult<Question> {
+    let mut fields = Fields::new(body);
+    let asked = asked(&mut fields, principal);
+    // Accepted for the chapter's contract; conversation memory comes with a later issue.
+    let _conversation = fields.string("conversation_id", 128);
+    fields.finish()?;
+    let (request, use_guardrails) = permitted(asked, principal)?;
+    Ok(Question {
+        request,
+        use_guardrails,
+    })
+}
+
+fn record_confidence(state: &AppState, confidence: f32) {
+    if state.config.enable_metrics {
+        metrics::histogram!("rag_query_confidence").record(f64::from(confidence));
+    }
+}
+
 /// Answer a question from the caller's documents.
 #[utoipa::path(
     post, path = "/query", tag = "query",
@@ -90,29 +124,81 @@ pub(crate) async fn query(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<QueryResponse>> {
     let started = Instant::now();
-    let mut fields = Fields::new(body);
-    let asked = asked(&mut fields, &principal);
-    // Accepted for the chapter's contract; conversation memory comes with a later issue.
-    let _conversation = fields.string("conversation_id", 128);
-    fields.finish()?;
-    let (request, use_guardrails) = permitted(asked, &principal)?;
+    let asked = read_question(body, &principal)?;
     let guarded = state
         .services()?
         .service
-        .guarded_query(&request, use_guardrails, None)
+        .guarded_query(&asked.request, asked.use_guardrails, None)
         .await?;
     crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
-    let outcome = guarded.outcome;
-    if state.config.enable_metrics {
-        metrics::histogram!("rag_query_confidence").record(f64::from(outcome.answer.confidence));
-    }
+    record_confidence(&state, guarded.outcome.answer.confidence);
     Ok(Json(convert::query_response(
         current_request_id(),
-        request.query,
-        &outcome,
+        asked.request.query,
+        &guarded.outcome,
         started,
         guarded.triggered,
     )))
+}
+
+/// Answer a question as Server-Sent Events: `sources` (the sources, first), `token` (pieces
+/// of the answer, `{"text": …}`), then `done` (the whole `QueryResponse`, as `/query` returns
+/// it) or `error` (an error body). The concatenated `token` texts are the final answer. When
+/// the client goes away, generation stops.
+#[utoipa::path(
+    post, path = "/query/stream", tag = "query",
+    request_body = ragd_api::QueryRequest,
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "events `sources`, `token`, `done`, `error`"),
+        (status = 401, body = ragd_api::ErrorBody),
+        (status = 422, body = ragd_api::ErrorBody, description = "per-field details"),
+        (status = 503, body = ragd_api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn query_stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>> + use<>>> {
+    let started = Instant::now();
+    let asked = read_question(body, &principal)?;
+    let service = Arc::clone(&state.services()?.service);
+    let query = asked.request.query.clone();
+    let on_progress = |piece: Progress| {
+        vec![match piece {
+            Progress::Sources(hits) => {
+                let sources: Vec<_> = hits.iter().map(convert::source).collect();
+                json_event(Some("sources"), &serde_json::json!({ "sources": sources }))
+            }
+            Progress::Token(text) => {
+                json_event(Some("token"), &serde_json::json!({ "text": text }))
+            }
+        }]
+    };
+    let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
+        vec![match answered {
+            Ok(guarded) => {
+                record_confidence(&state, guarded.outcome.answer.confidence);
+                let response = convert::query_response(
+                    current_request_id(),
+                    query,
+                    &guarded.outcome,
+                    started,
+                    guarded.triggered,
+                );
+                json_event(Some("done"), &response)
+            }
+            Err(err) => json_event(Some("error"), &ApiError::from(err).into_body().1),
+        }]
+    };
+    Ok(crate::streaming::answer_events(
+        service,
+        asked.request,
+        asked.use_guardrails,
+        on_progress,
+        on_end,
+    ))
 }
 
 /// Retrieve the best matching chunks, without composing an answer.

@@ -11,20 +11,22 @@ use anyhow::Context;
 
 /// Settings of the outbound client.
 #[derive(Debug, Clone)]
-pub(crate) struct OutboundConfig {
+pub struct OutboundConfig {
     /// A PEM file of CA certificates trusted in addition to the Mozilla roots.
-    pub(crate) ca_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     /// Time to establish a connection.
-    pub(crate) connect_timeout: Duration,
+    pub connect_timeout: Duration,
     /// Time for a whole request, body included.
-    pub(crate) timeout: Duration,
+    pub timeout: Duration,
+    /// Longest wait for the next bytes of a response (a stalled stream); none by default.
+    pub read_timeout: Option<Duration>,
 }
 
 /// Redirects followed at most.
 const MAX_REDIRECTS: usize = 3;
 
 /// Builds the client.
-pub(crate) fn client(config: &OutboundConfig) -> anyhow::Result<reqwest::Client> {
+pub fn client(config: &OutboundConfig) -> anyhow::Result<reqwest::Client> {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
             attempt.error("too many redirects")
@@ -39,6 +41,9 @@ pub(crate) fn client(config: &OutboundConfig) -> anyhow::Result<reqwest::Client>
         .connect_timeout(config.connect_timeout)
         .timeout(config.timeout)
         .redirect(redirects);
+    if let Some(read_timeout) = config.read_timeout {
+        builder = builder.read_timeout(read_timeout);
+    }
     if let Some(path) = &config.ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("RAGD_OUTBOUND_CA_FILE: cannot read {}", path.display()))?;
@@ -63,7 +68,7 @@ pub(crate) fn client(config: &OutboundConfig) -> anyhow::Result<reqwest::Client>
 }
 
 /// GETs `url` and returns its body, refusing a non-2xx status or a body over `max_bytes`.
-pub(crate) async fn get_bytes(
+pub async fn get_bytes(
     client: &reqwest::Client,
     url: &reqwest::Url,
     max_bytes: usize,

@@ -1,0 +1,32 @@
+-- Conversation memory, as in the SQLite store (migrations/sqlite 0008): a conversation is keyed
+-- by (tenant, owner, client id), so the same id of another tenant or principal is another
+-- conversation. `client_id` is the id the client chose; `id` is the row's, which turns refer
+-- to. `turns` counts the turns kept, for listing.
+CREATE TABLE conversations (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id  BIGINT NOT NULL REFERENCES tenants (id),
+    owner      TEXT NOT NULL,
+    client_id  TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    turns      INTEGER NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (tenant_id, owner, client_id)
+);
+
+CREATE INDEX conversations_updated ON conversations (tenant_id, owner, updated_at DESC, id DESC);
+
+-- `seq` orders the turns (timestamps may tie). Appends to one conversation hold its row's lock
+-- from their upsert to their commit, so a later append always gets a larger `seq`. The oldest
+-- beyond a conversation's limit are deleted when a turn is appended.
+CREATE TABLE conversation_turns (
+    seq                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id     BIGINT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    question            TEXT NOT NULL,
+    standalone_question TEXT,
+    answer              TEXT NOT NULL,
+    model               TEXT NOT NULL,
+    created_at          TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX conversation_turns_of ON conversation_turns (conversation_id, seq);
