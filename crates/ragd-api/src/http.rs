@@ -382,3 +382,57 @@ pub struct JobInfo {
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A conversation (`GET /conversations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConversationInfo {
+    /// The id the client chose (`conversation_id` of `/query`).
+    pub id: String,
+    /// Its first question, cut to 80 characters.
+    pub title: String,
+    /// Turns kept.
+    pub turns: u32,
+    /// The first turn.
+    pub created_at: DateTime<Utc>,
+    /// The last turn.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of the caller's conversations, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConversationList {
+    /// The conversations.
+    pub conversations: Vec<ConversationInfo>,
+    /// All of the caller's conversations.
+    pub total: u64,
+    /// Page size.
+    pub limit: u32,
+    /// Rows skipped.
+    pub offset: u32,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TurnInfo {
+    /// The question as asked.
+    pub question: String,
+    /// The question retrieval used, when the follow-up was made standalone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone_question: Option<String>,
+    /// The answer given.
+    pub answer: String,
+    /// Who wrote the answer (as `model` of `/query`).
+    pub model: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation with its turns, oldest first (`GET /conversations/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDetail {
+    /// The conversation.
+    #[serde(flatten)]
+    pub conversation: ConversationInfo,
+    /// Its turns, oldest first.
+    pub messages: Vec<TurnInfo>,
+}

@@ -49,6 +49,13 @@ pub struct QueryResponse {
     /// Tokens the model used; absent when no model was asked. A ragd extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// The conversation the question belongs to, as sent. A ragd extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The question retrieval used when a follow-up was made standalone from the
+    /// conversation. A ragd extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone_query: Option<String>,
 }
 
 /// Tokens a model used (the OpenAI protocol's `usage`).

@@ -243,6 +243,7 @@ pub fn rag_service(
     embedder: Arc<dyn Embedder>,
     generator: Option<Arc<dyn Generator>>,
     store: Arc<dyn DocumentStore>,
+    conversations: Arc<dyn ConversationStore>,
 ) -> Result<RagService> {
     let model = crate::embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
     let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
@@ -265,6 +266,7 @@ pub fn rag_service(
         generation: config.generation,
         limits: config.limits,
         guardrails: Arc::clone(&config.guardrails),
+        conversations,
     }))
 }
 
@@ -303,7 +305,13 @@ impl Node {
         let generator = tokio::task::spawn_blocking(move || generator_config.start())
             .await
             .map_err(ragd_core::Error::internal)??;
-        let service = rag_service(config, embedder, generator, documents.store)?;
+        let service = rag_service(
+            config,
+            embedder,
+            generator,
+            documents.store,
+            Arc::clone(&backends.conversations),
+        )?;
         Ok(Self {
             service: Arc::new(service),
             maintenance: documents.maintenance,

@@ -9,10 +9,12 @@ use tracing::instrument;
 use crate::answer::{Answer, ComposerConfig};
 
 mod answering;
+mod conversation;
 mod guarded;
 mod outcome;
 
 use crate::chunking::Chunker;
+use crate::conversations::ConversationStore;
 use crate::events::Event;
 use crate::generation::Usage;
 use crate::guardrails::Policy;
@@ -27,7 +29,8 @@ pub use answering::{
     ChatOutcome, ChatRequest, EXTRACTIVE, GENERATOR_UNAVAILABLE, GenerationSettings, NO_MODEL,
     Progress, ProgressSink,
 };
-pub use guarded::{GuardedHits, GuardedOutcome};
+pub use conversation::{ConversationKey, Dialogue, FOLLOW_UP_REWRITTEN};
+pub use guarded::{CONVERSATION_NOT_SAVED, GuardedHits, GuardedOutcome};
 pub use outcome::FileOutcome;
 
 /// Explicit limits of the pipelines; every one is configurable.
@@ -70,6 +73,8 @@ pub struct ServiceParts {
     pub limits: ServiceLimits,
     /// The guardrails policy applied to questions and answers.
     pub guardrails: Arc<Policy>,
+    /// Conversation memory.
+    pub conversations: Arc<dyn ConversationStore>,
 }
 
 /// A source to ingest.
@@ -129,6 +134,8 @@ pub struct QueryOutcome {
     pub model: String,
     /// Tokens the generator used, when one was asked.
     pub usage: Option<Usage>,
+    /// The question retrieval used, when a follow-up was made standalone.
+    pub standalone_query: Option<String>,
 }
 
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
@@ -341,7 +348,7 @@ impl RagService {
     /// Retrieves and answers with `[n]` citations, without the guardrails (the CLI's own
     /// queries over the operator's data).
     pub async fn query(&self, req: &RetrieveRequest) -> Result<QueryOutcome> {
-        Ok(self.guarded_query(req, false, None).await?.outcome)
+        Ok(self.guarded_query(req, false, None, None).await?.outcome)
     }
 
     /// The answer generator's model id, or [`EXTRACTIVE`].

@@ -241,6 +241,7 @@ async fn load_engine(
             embedder,
             generator,
             documents.store,
+            Arc::clone(&backends.conversations),
         )?);
         let (jobs, worker) = crate::jobs::start(crate::jobs::WorkerParts {
             service: Arc::clone(&service),

@@ -71,6 +71,32 @@ pub(crate) fn query_response(
         guardrails_triggered,
         model: outcome.model.clone(),
         usage: outcome.usage.map(usage),
+        conversation_id: None,
+        standalone_query: outcome.standalone_query.clone(),
+    }
+}
+
+/// A conversation as the API shows it.
+pub(crate) fn conversation(
+    c: &ragd_core::conversations::Conversation,
+) -> ragd_api::ConversationInfo {
+    ragd_api::ConversationInfo {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        turns: c.turns,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// A turn as the API shows it.
+pub(crate) fn turn(t: &ragd_core::conversations::Turn) -> ragd_api::TurnInfo {
+    ragd_api::TurnInfo {
+        question: t.question.clone(),
+        standalone_question: t.standalone_question.clone(),
+        answer: t.answer.clone(),
+        model: t.model.clone(),
+        created_at: t.created_at,
     }
 }
 

@@ -77,6 +77,22 @@ pub(crate) struct GeneratorArgs {
     /// Retries of a failed call (connection errors, 429, 5xx) before the extractive fallback.
     #[arg(long, global = true, env = "RAGD_LLM_RETRIES", default_value_t = 2)]
     pub(crate) llm_retries: u32,
+    /// Tokens of earlier turns shown to the model when a follow-up question is made standalone.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_HISTORY_TOKENS",
+        default_value_t = 1024
+    )]
+    pub(crate) history_tokens: usize,
+    /// Turns kept per conversation (older ones are deleted), 1..=10000.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_CONVERSATION_MAX_TURNS",
+        default_value_t = 100
+    )]
+    pub(crate) conversation_max_turns: usize,
     /// The longest wait before a retry, in seconds; a longer `Retry-After` falls back at once.
     #[arg(
         long,
@@ -114,9 +130,14 @@ impl GeneratorArgs {
                 bail!("{name} must be at least 1");
             }
         }
+        if !(1..=10_000).contains(&self.conversation_max_turns) {
+            bail!("RAGD_CONVERSATION_MAX_TURNS must be between 1 and 10000");
+        }
         let settings = GenerationSettings {
             max_tokens: self.llm_max_tokens,
             temperature: self.llm_temperature,
+            history_tokens: self.history_tokens,
+            max_turns: self.conversation_max_turns,
         };
         let base_url = self
             .openai_base_url

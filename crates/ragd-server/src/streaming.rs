@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use ragd_core::RagService;
-use ragd_core::service::{GuardedOutcome, Progress, ProgressSink, RetrieveRequest};
+use ragd_core::service::{Dialogue, GuardedOutcome, Progress, ProgressSink, RetrieveRequest};
 use tokio::sync::mpsc;
 
 /// Events (and answer pieces) in flight to the client, at most.
@@ -80,6 +80,7 @@ pub(crate) fn answer_events<P, D>(
     service: Arc<RagService>,
     request: RetrieveRequest,
     guardrails: bool,
+    dialogue: Option<Dialogue>,
     on_progress: P,
     on_end: D,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<P, D>>
@@ -90,7 +91,7 @@ where
     progress_events(
         move |sink| async move {
             service
-                .guarded_query(&request, guardrails, Some(sink))
+                .guarded_query(&request, guardrails, dialogue.as_ref(), Some(sink))
                 .await
         },
         on_progress,

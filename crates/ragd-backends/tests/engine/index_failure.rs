@@ -65,10 +65,16 @@ async fn a_failed_index_update_is_retried_not_forgotten() {
         inner: Arc::new(index),
         failing: AtomicBool::new(true),
     });
+    let conversations = Arc::new(store.clone());
     let documents = IndexedStore::new(store, Arc::clone(&flaky) as _);
-    let service =
-        ragd_backends::rag_service(&config(dir.path()), embedder(), None, Arc::new(documents))
-            .expect("service");
+    let service = ragd_backends::rag_service(
+        &config(dir.path()),
+        embedder(),
+        None,
+        Arc::new(documents),
+        conversations,
+    )
+    .expect("service");
     let request = |bytes: &[u8]| ragd_core::service::IngestRequest {
         scope: scope("default", "documents"),
         source: "lighthouse.md".into(),

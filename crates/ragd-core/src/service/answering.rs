@@ -25,13 +25,17 @@ pub const NO_MODEL: &str = "none";
 /// Who wrote an extractive answer.
 pub const EXTRACTIVE: &str = "extractive";
 
-/// Settings of generated answers.
+/// Settings of generated answers and conversations.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationSettings {
     /// At most this many answer tokens (`LLM_MAX_TOKENS`).
     pub max_tokens: u32,
     /// Sampling temperature (`LLM_TEMPERATURE`).
     pub temperature: f32,
+    /// Tokens of earlier turns shown when a follow-up question is made standalone.
+    pub history_tokens: usize,
+    /// Turns kept per conversation; older ones are deleted.
+    pub max_turns: usize,
 }
 
 impl Default for GenerationSettings {
@@ -39,6 +43,8 @@ impl Default for GenerationSettings {
         Self {
             max_tokens: 512,
             temperature: 0.1,
+            history_tokens: 1024,
+            max_turns: 100,
         }
     }
 }

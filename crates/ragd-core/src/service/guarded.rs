@@ -3,7 +3,9 @@
 //! go through the same checks here, so no read path can skip them.
 
 use super::answering::Emitter;
+use super::conversation::{Dialogue, FOLLOW_UP_REWRITTEN};
 use super::{Progress, ProgressSink, QueryOutcome, RagService, RetrieveRequest};
+use crate::conversations::NewTurn;
 use crate::types::Hit;
 use crate::{Error, Result};
 
@@ -105,10 +107,14 @@ impl RagService {
     /// `guardrails` false the question is answered as is (callers decide who may skip them).
     /// With a `progress` sink, the sources and then the answer's pieces are sent as they come;
     /// their concatenation is the final answer's text.
+    ///
+    /// In a `conversation` (stored or given), a follow-up question is made standalone from the earlier turns
+    /// before retrieval (see [`Self::standalone`]), and the new turn is stored.
     pub async fn guarded_query(
         &self,
         req: &RetrieveRequest,
         guardrails: bool,
+        conversation: Option<&Dialogue>,
         progress: Option<ProgressSink>,
     ) -> Result<GuardedOutcome> {
         let policy = &self.parts.guardrails;
@@ -119,7 +125,22 @@ impl RagService {
             self.check_input(&req.query, &mut triggered)?;
             guardrails_time += started.elapsed();
         }
-        let mut hits = self.retrieve(req).await?;
+        let standalone = self
+            .standalone(&req.tenant, conversation, &req.query)
+            .await?;
+        let rewritten;
+        let asked = match &standalone {
+            Some(question) => {
+                triggered.note(&[FOLLOW_UP_REWRITTEN]);
+                rewritten = RetrieveRequest {
+                    query: question.clone(),
+                    ..req.clone()
+                };
+                &rewritten
+            }
+            None => req,
+        };
+        let mut hits = self.retrieve(asked).await?;
         if guardrails {
             let started = std::time::Instant::now();
             self.redact_hits(&mut hits, &mut triggered);
@@ -130,7 +151,7 @@ impl RagService {
             let _ = sink.send(Progress::Sources(hits.clone())).await;
         }
         let mut emitter = Emitter::new(guardrails.then(|| policy.stream_redactor()), progress);
-        let drafted = self.draft(&req.query, &hits, &mut emitter).await?;
+        let drafted = self.draft(&asked.query, &hits, &mut emitter).await?;
         triggered.note(&emitter.triggered());
         triggered.note(&drafted.flags);
         let mut answer = drafted.answer;
@@ -146,15 +167,32 @@ impl RagService {
                 }
             }
         }
+        if let Some(Dialogue::Stored(key)) = conversation {
+            let turn = NewTurn {
+                question: req.query.clone(),
+                standalone_question: standalone.clone(),
+                answer: answer.text.clone(),
+                model: drafted.model.clone(),
+            };
+            if let Err(err) = self.remember(&req.tenant, key, turn).await {
+                // The answer stands; the conversation misses one turn, and the caller is told.
+                tracing::error!(error = %err, conversation = %key.id, "the turn could not be stored");
+                triggered.note(&[CONVERSATION_NOT_SAVED]);
+            }
+        }
         Ok(GuardedOutcome {
             outcome: QueryOutcome {
                 hits,
                 answer,
                 model: drafted.model,
                 usage: drafted.usage,
+                standalone_query: standalone,
             },
             triggered: triggered.names,
             guardrails_time,
         })
     }
 }
+
+/// The turn could not be stored in its conversation.
+pub const CONVERSATION_NOT_SAVED: &str = "conversation.not_saved";

@@ -25,7 +25,10 @@ pub(crate) async fn run(node: &Node, args: QueryArgs) -> anyhow::Result<ExitCode
         k: TopK::new(args.k)?,
         threshold: Threshold::new(args.threshold)?,
     };
-    let guarded = node.service.guarded_query(&request, false, None).await?;
+    let guarded = node
+        .service
+        .guarded_query(&request, false, None, None)
+        .await?;
     let response = convert::query_response(
         uuid_like(),
         query,

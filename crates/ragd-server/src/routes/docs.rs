@@ -23,6 +23,9 @@ use crate::state::AppState;
         super::query::query_stream,
         super::openai::chat_completions,
         super::openai::models,
+        super::conversations::list,
+        super::conversations::get,
+        super::conversations::delete,
         super::query::search,
         super::documents::create,
         super::documents::list,
@@ -47,6 +50,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Log in"),
         (name = "query", description = "Questions and retrieval"),
+        (name = "conversations", description = "The caller's conversations"),
         (name = "openai", description = "The OpenAI-compatible API: chat completions over the caller's documents"),
         (name = "documents", description = "Document management and ingestion jobs"),
         (name = "health", description = "Probes, statistics and metrics"),

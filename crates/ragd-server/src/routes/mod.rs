@@ -2,6 +2,7 @@
 //! map the result). [`router`] assembles them with the cross-cutting layers.
 
 mod auth;
+mod conversations;
 pub(crate) mod docs;
 mod documents;
 pub(crate) mod health;
@@ -104,6 +105,11 @@ pub(crate) fn router(state: &AppState) -> Router {
         .route("/query/stream", post(query::query_stream))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/conversations", get(conversations::list))
+        .route(
+            "/conversations/{id}",
+            get(conversations::get).delete(conversations::delete),
+        )
         .route("/search", post(query::search))
         .route(
             "/documents/{id}",

@@ -19,8 +19,11 @@ use axum::response::{IntoResponse, Response};
 use ragd_api::Source;
 use ragd_core::RagService;
 use ragd_core::accounts::AccessScope;
+use ragd_core::generation::rewrite::Exchange;
 use ragd_core::generation::{ChatMessage, Role};
-use ragd_core::service::{ChatRequest as DirectChat, Progress, QueryOutcome, RetrieveRequest};
+use ragd_core::service::{
+    ChatRequest as DirectChat, Dialogue, Progress, QueryOutcome, RetrieveRequest,
+};
 use ragd_core::types::{Threshold, TopK};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -122,6 +125,33 @@ fn collection_of(model: &str) -> ApiResult<Option<String>> {
     }
 }
 
+/// The earlier turns of a chat: each user message with the assistant reply after it.
+fn exchanges_of(messages: &[Message]) -> Vec<Exchange> {
+    let earlier = &messages[..messages.len().saturating_sub(1)];
+    let mut exchanges = Vec::new();
+    let mut question: Option<String> = None;
+    for message in earlier {
+        let text = message
+            .content
+            .as_ref()
+            .map(Content::text)
+            .unwrap_or_default();
+        match message.role.as_str() {
+            "user" => question = Some(text),
+            "assistant" => {
+                if let Some(question) = question.take() {
+                    exchanges.push(Exchange {
+                        question,
+                        answer: text,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    exchanges
+}
+
 /// The question of a chat: its last message, which must be the user's.
 fn question_of(messages: &[Message]) -> ApiResult<String> {
     let last = messages
@@ -205,6 +235,8 @@ pub(crate) async fn chat_completions(
     }
     let collection = collection_of(&chat.model)?;
     let query = question_of(&chat.messages)?;
+    let earlier = exchanges_of(&chat.messages);
+    let dialogue = (!earlier.is_empty()).then_some(Dialogue::Given(earlier));
     let request = RetrieveRequest {
         tenant: principal.tenant().clone(),
         collection,
@@ -215,9 +247,19 @@ pub(crate) async fn chat_completions(
     let created = chrono::Utc::now().timestamp();
     if chat.stream {
         let include_usage = chat.stream_options.unwrap_or_default().include_usage;
-        return Ok(stream(service, request, chat.model, created, include_usage).into_response());
+        return Ok(stream(
+            service,
+            request,
+            dialogue,
+            chat.model,
+            created,
+            include_usage,
+        )
+        .into_response());
     }
-    let guarded = service.guarded_query(&request, true, None).await?;
+    let guarded = service
+        .guarded_query(&request, true, dialogue.as_ref(), None)
+        .await?;
     let outcome = &guarded.outcome;
     let sources: Vec<Source> = outcome.hits.iter().map(convert::source).collect();
     Ok(Json(json!({
@@ -244,6 +286,7 @@ pub(crate) async fn chat_completions(
 fn stream(
     service: Arc<RagService>,
     request: RetrieveRequest,
+    dialogue: Option<Dialogue>,
     model: String,
     created: i64,
     include_usage: bool,
@@ -315,7 +358,7 @@ fn stream(
         events.push(Event::default().data("[DONE]"));
         events
     };
-    crate::streaming::answer_events(service, request, true, on_progress, on_end)
+    crate::streaming::answer_events(service, request, true, dialogue, on_progress, on_end)
 }
 
 fn role_of(role: &str) -> ApiResult<Role> {

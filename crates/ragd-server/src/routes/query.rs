@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use ragd_api::{QueryResponse, SearchResponse};
 use ragd_core::accounts::AccessScope;
-use ragd_core::service::Progress;
 use ragd_core::service::RetrieveRequest;
+use ragd_core::service::{ConversationKey, Dialogue, Progress};
 use ragd_core::types::{Threshold, TopK};
 
 use crate::auth::Principal;
@@ -80,6 +80,16 @@ fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveReque
 struct Question {
     request: RetrieveRequest,
     use_guardrails: bool,
+    dialogue: Option<Dialogue>,
+}
+
+impl Question {
+    fn conversation_id(&self) -> Option<String> {
+        match &self.dialogue {
+            Some(Dialogue::Stored(key)) => Some(key.id.clone()),
+            Some(Dialogue::Given(_)) | None => None,
+        }
+    }
 }
 
 /// Reads and checks a `/query` body (the same for the streamed form).
@@ -89,14 +99,34 @@ fn read_question(
 ) -> ApiResult<Question> {
     let mut fields = Fields::new(body);
     let asked = asked(&mut fields, principal);
-    // Accepted for the chapter's contract; conversation memory comes with a later issue.
-    let _conversation = fields.string("conversation_id", 128);
+    let conversation = fields.string("conversation_id", 128);
     fields.finish()?;
     let (request, use_guardrails) = permitted(asked, principal)?;
+    let dialogue = conversation
+        .map(|id| {
+            Ok::<_, ApiError>(Dialogue::Stored(ConversationKey {
+                owner: principal.username.clone(),
+                id: ragd_core::conversations::conversation_id(&id).map_err(|e| {
+                    ApiError::validation(vec![ragd_api::FieldError {
+                        field: "conversation_id".into(),
+                        message: e.to_string(),
+                        kind: "invalid".into(),
+                    }])
+                })?,
+            }))
+        })
+        .transpose()?;
     Ok(Question {
         request,
         use_guardrails,
+        dialogue,
     })
+}
+
+/// The `sources` event: serialised as `/query` serialises its sources.
+#[derive(serde::Serialize)]
+struct SourcesEvent {
+    sources: Vec<ragd_api::Source>,
 }
 
 fn record_confidence(state: &AppState, confidence: f32) {
@@ -128,17 +158,25 @@ pub(crate) async fn query(
     let guarded = state
         .services()?
         .service
-        .guarded_query(&asked.request, asked.use_guardrails, None)
+        .guarded_query(
+            &asked.request,
+            asked.use_guardrails,
+            asked.dialogue.as_ref(),
+            None,
+        )
         .await?;
     crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
     record_confidence(&state, guarded.outcome.answer.confidence);
-    Ok(Json(convert::query_response(
+    let conversation_id = asked.conversation_id();
+    let mut response = convert::query_response(
         current_request_id(),
         asked.request.query,
         &guarded.outcome,
         started,
         guarded.triggered,
-    )))
+    );
+    response.conversation_id = conversation_id;
+    Ok(Json(response))
 }
 
 /// Answer a question as Server-Sent Events: `sources` (the sources, first), `token` (pieces
@@ -165,11 +203,14 @@ pub(crate) async fn query_stream(
     let asked = read_question(body, &principal)?;
     let service = Arc::clone(&state.services()?.service);
     let query = asked.request.query.clone();
+    let conversation_id = asked.conversation_id();
     let on_progress = |piece: Progress| {
         vec![match piece {
             Progress::Sources(hits) => {
-                let sources: Vec<_> = hits.iter().map(convert::source).collect();
-                json_event(Some("sources"), &serde_json::json!({ "sources": sources }))
+                let sources = SourcesEvent {
+                    sources: hits.iter().map(convert::source).collect(),
+                };
+                json_event(Some("sources"), &sources)
             }
             Progress::Token(text) => {
                 json_event(Some("token"), &serde_json::json!({ "text": text }))
@@ -180,13 +221,14 @@ pub(crate) async fn query_stream(
         vec![match answered {
             Ok(guarded) => {
                 record_confidence(&state, guarded.outcome.answer.confidence);
-                let response = convert::query_response(
+                let mut response = convert::query_response(
                     current_request_id(),
                     query,
                     &guarded.outcome,
                     started,
                     guarded.triggered,
                 );
+                response.conversation_id = conversation_id;
                 json_event(Some("done"), &response)
             }
             Err(err) => json_event(Some("error"), &ApiError::from(err).into_body().1),
@@ -196,6 +238,7 @@ pub(crate) async fn query_stream(
         service,
         asked.request,
         asked.use_guardrails,
+        asked.dialogue,
         on_progress,
         on_end,
     ))

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::helpers::{ADMIN, PASSWORD, TestApp, root};
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     // `make test` puts `requests` into this venv (scripts/test-deps.sh).
     let venv = root().join("tests/clients/.venv/bin/python");
     std::env::var("RAGD_TEST_PYTHON").unwrap_or_else(|_| {
@@ -18,8 +18,13 @@ fn python() -> String {
 }
 
 fn run_client(app: &TestApp, program: &str, args: &[&str]) {
+    run_client_with(app, program, args, &[]);
+}
+
+pub(crate) fn run_client_with(app: &TestApp, program: &str, args: &[&str], env: &[(&str, &str)]) {
     let out = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .env("RAGD_URL", &app.base)
         .env("RAGD_USERNAME", ADMIN)
@@ -62,4 +67,16 @@ async fn the_chapters_python_and_typescript_clients_work_unchanged() {
         "node",
         &["--test", "tests/clients/chapter_client.test.mjs"],
     );
+}
+
+#[tokio::test]
+async fn the_official_openai_python_package_talks_to_ragd() {
+    let app = TestApp::spawn().await;
+    let token = app.token().await;
+    app.upload(
+        &token,
+        &["argon2-password-hashing.html", "black-holes.html"],
+    )
+    .await;
+    run_client(&app, &python(), &["tests/clients/test_openai_client.py"]);
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the HTTP API: the real `ragd serve` binary, the real model, a real SQLite
 //! file, over real HTTP on an ephemeral port.
 
+mod answers;
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
