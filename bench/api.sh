@@ -31,6 +31,8 @@
 # ingests it into both stacks (10k passages: ~17 min for the Python stack at ~10 passages/s on a
 # busy machine, ~7 min for ragd); later runs reuse all of it and take ~5 minutes.
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 # ragd runs with its defaults and the settings given here, never a developer's .env.
 export RAGD_ENV_FILE=

@@ -8,6 +8,8 @@
 # texlive-latex-recommended-doc), fetched once into bench/out/isolation-corpus.
 # RUNS (2) rounds; HTML (300) and PDF (12) files. Results appended to bench/out/results.jsonl.
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 export RAGD_ENV_FILE=
 out=$PWD/bench/out

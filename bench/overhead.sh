@@ -5,6 +5,8 @@
 # reports the p50/p99 of each stage from the Server-Timing headers (bench/overhead.py).
 # Usage: bench/overhead.sh [N]   (appends to bench/out/results.jsonl)
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 # ragd runs with its defaults and the settings given here, never a developer's .env.
 export RAGD_ENV_FILE=

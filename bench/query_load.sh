@@ -12,6 +12,8 @@
 #   PERF_CG="--call-graph dwarf,8192"  call stacks through libraries without frame pointers
 #                      (what showed OpenVINO's stream threads making most malloc/free calls)
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 # ragd runs with its defaults and the settings given here, never a developer's .env.
 export RAGD_ENV_FILE=

@@ -10,6 +10,8 @@
 # (scripts/with-postgres.sh; its test settings — fsync off — favour the PostgreSQL ingest figure).
 # Writes bench/out/query_modes.txt.
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 export RAGD_ENV_FILE=
 if [ -z "${RAGD_TEST_DATABASE_URL:-}" ]; then

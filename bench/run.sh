@@ -6,6 +6,8 @@
 #   3. ANN at 10k and 100k vectors: build time, recall@10 vs exact, search and query latency
 # BENCH_QUICK=1 shrinks every size (for trying the script, not for figures).
 set -euo pipefail
+# The retrieval path is measured with the extractive answer (bench/generation.sh measures models).
+export RAGD_GENERATOR=${RAGD_GENERATOR:-extractive}
 cd "$(dirname "$0")/.."
 # ragd runs with its defaults and the settings given here, never a developer's .env.
 export RAGD_ENV_FILE=

@@ -4,6 +4,8 @@
 # admin token. The run fails on any 5xx and on any response that violates the schema.
 #   MAX_EXAMPLES   test cases per operation (default 150: well over 2,000 requests in all)
 #   RAGD           the binary (default: the debug build, built if missing)
+#   RAGD_GENERATOR extractive by default: thousands of generated questions would each wait
+#                  seconds for a model; RAGD_GENERATOR=local fuzzes with it (slow)
 # `make test` runs a short pass (MAX_EXAMPLES=8) through tests/api/fuzz.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ RAGD_ENV_FILE= RAGD_DATA_DIR="$work/data" RAGD_MODELS_DIR="$root/models" RAGD_PO
   JWT_SECRET_KEY="fuzz-$(date +%s%N)-0123456789abcdef0123456789" \
   RAGD_ADMIN_USERNAME=admin RAGD_ADMIN_PASSWORD="$password" \
   RATE_LIMIT_REQUESTS=100000000 RAGD_LOGIN_RATE_LIMIT=100000/1 RAGD_LOGIN_ACCOUNT_RATE_LIMIT=100000/1 \
-  RAGD_PARSER_TIMEOUT_SECS=10 LOG_LEVEL=warn \
+  RAGD_PARSER_TIMEOUT_SECS=10 LOG_LEVEL=warn RAGD_GENERATOR="${RAGD_GENERATOR:-extractive}" \
   "$ragd" serve >"$work/stdout" 2>"$work/server.log" &
 server=$!
 base=

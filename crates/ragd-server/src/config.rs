@@ -292,7 +292,9 @@ impl EngineArgs {
         if self.parser_timeout_secs == 0 {
             bail!("RAGD_PARSER_TIMEOUT_SECS must be at least 1");
         }
-        let (generator, generation) = self.llm.to_config(self.outbound_ca_file.clone())?;
+        let (generator, generation) = self
+            .llm
+            .to_config(self.outbound_ca_file.clone(), &self.models_dir)?;
         Ok(EngineConfig {
             data_dir: self.data_dir.clone(),
             embeddings_model: self.embeddings_model.clone(),

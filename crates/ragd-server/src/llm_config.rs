@@ -13,8 +13,11 @@ use ragd_core::service::GenerationSettings;
 /// Which generator writes answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum GeneratorChoice {
-    /// `openai` when OPENAI_BASE_URL or OPENAI_API_KEY is set, else `extractive`.
+    /// `openai` when OPENAI_BASE_URL or OPENAI_API_KEY is set, else `local` when the local
+    /// model is on disk, else `extractive`.
     Auto,
+    /// A GGUF model in process (LLM_MODEL: a model id from `make model`, or a .gguf file).
+    Local,
     /// A server speaking the OpenAI chat protocol at OPENAI_BASE_URL.
     Openai,
     /// No model: the best sentences of the sources, cited.
@@ -26,9 +29,11 @@ pub(crate) struct GeneratorArgs {
     /// Which generator writes answers.
     #[arg(long, global = true, env = "RAGD_GENERATOR", value_enum, default_value_t = GeneratorChoice::Auto)]
     pub(crate) generator: GeneratorChoice,
-    /// The model: its name on the OpenAI-compatible server.
-    #[arg(long, global = true, env = "LLM_MODEL", default_value = "gpt-4o-mini")]
-    pub(crate) llm_model: String,
+    /// The model: its name on the OpenAI-compatible server (default gpt-4o-mini), or for the
+    /// local generator a model id (default qwen2.5-coder-0.5b-instruct, see
+    /// `scripts/fetch-llm.sh`) or the path of a GGUF file.
+    #[arg(long, global = true, env = "LLM_MODEL")]
+    pub(crate) llm_model: Option<String>,
     /// Sampling temperature, 0.0..=2.0 (0: greedy).
     #[arg(long, global = true, env = "LLM_TEMPERATURE", default_value_t = 0.1)]
     pub(crate) llm_temperature: f32,
@@ -36,13 +41,15 @@ pub(crate) struct GeneratorArgs {
     #[arg(long, global = true, env = "LLM_MAX_TOKENS", default_value_t = 512)]
     pub(crate) llm_max_tokens: u32,
     /// The model's context window in tokens (prompt and answer); sources are packed under it.
-    #[arg(
-        long,
-        global = true,
-        env = "LLM_CONTEXT_TOKENS",
-        default_value_t = 8192
-    )]
-    pub(crate) llm_context_tokens: usize,
+    /// Default: 8192 for a server, the model's own (at most 8192) for a local model.
+    #[arg(long, global = true, env = "LLM_CONTEXT_TOKENS")]
+    pub(crate) llm_context_tokens: Option<usize>,
+    /// Threads of the local model (default: one per core).
+    #[arg(long, global = true, env = "RAGD_LLM_THREADS")]
+    pub(crate) llm_threads: Option<usize>,
+    /// Questions that may wait for the local model; more get the extractive answer at once.
+    #[arg(long, global = true, env = "RAGD_LLM_QUEUE", default_value_t = 16)]
+    pub(crate) llm_queue: usize,
     /// The OpenAI-compatible API root (…/v1): OpenAI, vLLM, llama.cpp's server, Ollama,
     /// LiteLLM, or another ragd.
     #[arg(long, global = true, env = "OPENAI_BASE_URL")]
@@ -108,6 +115,7 @@ impl GeneratorArgs {
     pub(crate) fn to_config(
         &self,
         ca_file: Option<std::path::PathBuf>,
+        models_dir: &std::path::Path,
     ) -> anyhow::Result<(GeneratorConfig, GenerationSettings)> {
         if !(0.0..=2.0).contains(&self.llm_temperature) {
             bail!("LLM_TEMPERATURE must be between 0.0 and 2.0");
@@ -115,8 +123,11 @@ impl GeneratorArgs {
         if !(1..=8192).contains(&self.llm_max_tokens) {
             bail!("LLM_MAX_TOKENS must be between 1 and 8192");
         }
-        if self.llm_context_tokens < 512 {
+        if self.llm_context_tokens.is_some_and(|n| n < 512) {
             bail!("LLM_CONTEXT_TOKENS must be at least 512");
+        }
+        if self.llm_threads == Some(0) || self.llm_queue == 0 {
+            bail!("RAGD_LLM_THREADS and RAGD_LLM_QUEUE must be at least 1");
         }
         for (name, value) in [
             (
@@ -149,15 +160,27 @@ impl GeneratorArgs {
             .as_deref()
             .map(str::trim)
             .filter(|k| !k.is_empty());
+        let local = ragd_backends::generate::resolve_local(
+            self.llm_model
+                .as_deref()
+                .unwrap_or(ragd_backends::generate::DEFAULT_LOCAL_MODEL),
+            models_dir,
+        );
         let choice = match self.generator {
             GeneratorChoice::Auto if base_url.is_some() || api_key.is_some() => {
                 GeneratorChoice::Openai
             }
+            GeneratorChoice::Auto if cfg!(feature = "llm-local") && local.0.is_file() => {
+                GeneratorChoice::Local
+            }
             GeneratorChoice::Auto => GeneratorChoice::Extractive,
-            other @ (GeneratorChoice::Openai | GeneratorChoice::Extractive) => other,
+            other @ (GeneratorChoice::Local
+            | GeneratorChoice::Openai
+            | GeneratorChoice::Extractive) => other,
         };
         let config = match choice {
             GeneratorChoice::Extractive | GeneratorChoice::Auto => GeneratorConfig::Extractive,
+            GeneratorChoice::Local => self.local(local)?,
             GeneratorChoice::Openai => {
                 let base_url = base_url.unwrap_or("https://api.openai.com/v1");
                 let base_url = reqwest::Url::parse(base_url)
@@ -170,8 +193,11 @@ impl GeneratorArgs {
                     config: OpenAiConfig {
                         base_url,
                         api_key: api_key.map(str::to_owned),
-                        model: self.llm_model.clone(),
-                        context_tokens: self.llm_context_tokens,
+                        model: self
+                            .llm_model
+                            .clone()
+                            .unwrap_or_else(|| "gpt-4o-mini".to_owned()),
+                        context_tokens: self.llm_context_tokens.unwrap_or(8192),
                         retries: self.llm_retries,
                         max_retry_wait: Duration::from_secs(self.llm_max_retry_wait_secs),
                     },
@@ -185,5 +211,30 @@ impl GeneratorArgs {
             }
         };
         Ok((config, settings))
+    }
+}
+
+impl GeneratorArgs {
+    #[cfg(feature = "llm-local")]
+    fn local(
+        &self,
+        (model_path, model_id): (std::path::PathBuf, String),
+    ) -> anyhow::Result<GeneratorConfig> {
+        Ok(GeneratorConfig::Local(
+            ragd_backends::generate::local::LocalConfig {
+                model_path,
+                model_id,
+                threads: self
+                    .llm_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                context_tokens: self.llm_context_tokens,
+                queue: self.llm_queue,
+            },
+        ))
+    }
+
+    #[cfg(not(feature = "llm-local"))]
+    fn local(&self, _: (std::path::PathBuf, String)) -> anyhow::Result<GeneratorConfig> {
+        bail!("RAGD_GENERATOR=local: this ragd was built without the llm-local feature")
     }
 }

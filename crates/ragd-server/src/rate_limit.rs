@@ -118,10 +118,12 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) 
 }
 
 /// The first path segments of the API's routes: each is one quota group.
-const QUOTA_GROUPS: [&str; 10] = [
+const QUOTA_GROUPS: [&str; 12] = [
     "/auth",
     "/query",
     "/search",
+    "/conversations",
+    "/v1",
     "/documents",
     "/jobs",
     "/keys",

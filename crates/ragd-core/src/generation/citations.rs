@@ -48,6 +48,15 @@ pub fn parse(answer: &str, shown: usize) -> Citations {
     let mut found = Citations::default();
     for caps in CITATION.captures_iter(answer) {
         let Some(list) = caps.get(1) else { continue };
+        // `scores[0]`, `vec![1, 2]`: an index or a literal in code, not a citation.
+        let start = caps.get(0).map_or(0, |m| m.start());
+        if answer[..start]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '!'))
+        {
+            continue;
+        }
         for number in list.as_str().split([',', ';']) {
             let Ok(n) = number.trim().parse::<usize>() else {
                 continue;

@@ -75,10 +75,18 @@ fn source_block(n: usize, hit: &Hit, text: &str) -> String {
     )
 }
 
+/// The question, then the citation rule again: small models follow the instruction nearest to
+/// where they start writing, in the language they are to write in.
 fn question_block(question: &str, language: Language) -> String {
     match language {
-        Language::Portuguese => format!("Pergunta: {question}"),
-        Language::English | Language::Other => format!("Question: {question}"),
+        Language::Portuguese => format!(
+            "Pergunta: {question}\n\nResponda usando apenas as fontes acima e cite cada fonte \
+             usada pelo número, como [1] ou [2]."
+        ),
+        Language::English | Language::Other => format!(
+            "Question: {question}\n\nAnswer using only the sources above, and cite each source \
+             you use by its number, like [1] or [2]."
+        ),
     }
 }
 
@@ -187,7 +195,8 @@ mod tests {
             .find("[1] test (test.txt)\nHoneybees")
             .expect("source 1");
         let second = user.find("[2] test (test.txt)\nA queen").expect("source 2");
-        assert!(first < second && user.ends_with("Question: How many eggs?"));
+        assert!(first < second && user.contains("Question: How many eggs?\n\nAnswer using"));
+        assert!(user.ends_with("like [1] or [2]."));
     }
 
     #[test]

@@ -42,6 +42,15 @@ pub(crate) enum Check {
 }
 
 impl InputRule {
+    /// Whether the rule limits the shape of a question (its length, repeated characters) rather
+    /// than what it asks: such rules do not fit a chat whose messages carry whole documents.
+    pub(crate) fn is_question_shape(&self) -> bool {
+        matches!(
+            self.check,
+            Check::MaxLength(_) | Check::MinLength(_) | Check::RepeatedCharacters(_)
+        )
+    }
+
     /// Whether the rule triggers on `raw` (as received), whose normalized form is `normalized`.
     pub(crate) fn triggers(&self, raw: &str, normalized: &str) -> bool {
         match &self.check {

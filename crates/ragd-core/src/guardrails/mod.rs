@@ -145,6 +145,27 @@ impl Policy {
         verdict
     }
 
+    /// The input rules for a chat message sent to the model directly (`/v1/chat/completions`
+    /// with the model's own name): every rule but those on a question's shape (length, repeated
+    /// characters), since a chat's messages may carry whole documents and the model's context
+    /// bounds their length.
+    pub fn check_chat(&self, message: &str) -> InputVerdict {
+        let normalized = normalize::normalize(message);
+        let mut verdict = InputVerdict::default();
+        for rule in self
+            .input
+            .iter()
+            .filter(|r| !r.is_question_shape() && r.triggers(message, &normalized))
+        {
+            let list = match rule.action {
+                Action::Block => &mut verdict.blocked,
+                Action::Flag => &mut verdict.flagged,
+            };
+            list.push(rule.name.clone());
+        }
+        verdict
+    }
+
     /// A redactor for text that arrives in pieces (a streamed answer).
     pub fn stream_redactor(&self) -> StreamRedactor<'_> {
         StreamRedactor::new(self)

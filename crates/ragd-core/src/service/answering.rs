@@ -308,7 +308,7 @@ impl RagService {
             .rev()
             .find(|m| m.role == crate::generation::Role::User)
             .ok_or_else(|| Error::invalid("messages: there is no user message"))?;
-        let verdict = policy.check_input(&last.content);
+        let verdict = policy.check_chat(&last.content);
         if verdict.is_blocked() {
             return Err(Error::Blocked {
                 rules: verdict.blocked,

@@ -231,7 +231,7 @@ pub(crate) async fn chat_completions(
         .map_err(|e| invalid("body", format!("not a chat completion request: {e}")))?;
     let service = Arc::clone(&state.services()?.service);
     if service.chat_model() == Some(chat.model.as_str()) {
-        return direct(service, chat).await;
+        return direct(state, service, chat).await;
     }
     let collection = collection_of(&chat.model)?;
     let query = question_of(&chat.messages)?;
@@ -248,6 +248,7 @@ pub(crate) async fn chat_completions(
     if chat.stream {
         let include_usage = chat.stream_options.unwrap_or_default().include_usage;
         return Ok(stream(
+            state,
             service,
             request,
             dialogue,
@@ -261,6 +262,7 @@ pub(crate) async fn chat_completions(
         .guarded_query(&request, true, dialogue.as_ref(), None)
         .await?;
     let outcome = &guarded.outcome;
+    super::query::record_answer(&state, outcome);
     let sources: Vec<Source> = outcome.hits.iter().map(convert::source).collect();
     Ok(Json(json!({
         "id": completion_id(),
@@ -284,6 +286,7 @@ pub(crate) async fn chat_completions(
 }
 
 fn stream(
+    state: AppState,
     service: Arc<RagService>,
     request: RetrieveRequest,
     dialogue: Option<Dialogue>,
@@ -331,6 +334,7 @@ fn stream(
             }
         };
         let outcome = &guarded.outcome;
+        super::query::record_answer(&state, outcome);
         let mut events = Vec::new();
         let footer = sources_footer(outcome);
         if !footer.is_empty() {
@@ -374,7 +378,11 @@ fn role_of(role: &str) -> ApiResult<Role> {
 }
 
 /// A chat with the model itself (no retrieval): the model name is the generator's.
-async fn direct(service: Arc<RagService>, chat: ChatRequest) -> ApiResult<Response> {
+async fn direct(
+    state: AppState,
+    service: Arc<RagService>,
+    chat: ChatRequest,
+) -> ApiResult<Response> {
     let messages = chat
         .messages
         .iter()
@@ -397,6 +405,7 @@ async fn direct(service: Arc<RagService>, chat: ChatRequest) -> ApiResult<Respon
     let id = completion_id();
     if !chat.stream {
         let done = service.chat(request, None).await?;
+        super::query::record_usage(&state, &done.model, done.usage);
         return Ok(Json(json!({
             "id": id,
             "object": "chat.completion",

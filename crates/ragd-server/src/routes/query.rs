@@ -129,10 +129,29 @@ struct SourcesEvent {
     sources: Vec<ragd_api::Source>,
 }
 
-fn record_confidence(state: &AppState, confidence: f32) {
-    if state.config.enable_metrics {
-        metrics::histogram!("rag_query_confidence").record(f64::from(confidence));
+/// The answer's metrics: the chapter's confidence histogram, and who answered with how many
+/// tokens (`model` is the one configured generator, `extractive` or `none`: bounded).
+pub(crate) fn record_answer(state: &AppState, outcome: &ragd_core::service::QueryOutcome) {
+    if !state.config.enable_metrics {
+        return;
     }
+    metrics::histogram!("rag_query_confidence").record(f64::from(outcome.answer.confidence));
+    metrics::counter!("rag_answers_total", "model" => outcome.model.clone()).increment(1);
+    if let Some(usage) = outcome.usage {
+        record_usage(state, &outcome.model, usage);
+    }
+}
+
+/// Tokens a generation used (`rag_generation_tokens_total{model,kind}`).
+pub(crate) fn record_usage(state: &AppState, model: &str, usage: ragd_core::generation::Usage) {
+    if !state.config.enable_metrics {
+        return;
+    }
+    metrics::counter!("rag_generation_requests_total", "model" => model.to_owned()).increment(1);
+    metrics::counter!("rag_generation_tokens_total", "model" => model.to_owned(), "kind" => "prompt")
+        .increment(u64::from(usage.prompt_tokens));
+    metrics::counter!("rag_generation_tokens_total", "model" => model.to_owned(), "kind" => "completion")
+        .increment(u64::from(usage.completion_tokens));
 }
 
 /// Answer a question from the caller's documents.
@@ -166,7 +185,7 @@ pub(crate) async fn query(
         )
         .await?;
     crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
-    record_confidence(&state, guarded.outcome.answer.confidence);
+    record_answer(&state, &guarded.outcome);
     let conversation_id = asked.conversation_id();
     let mut response = convert::query_response(
         current_request_id(),
@@ -220,7 +239,7 @@ pub(crate) async fn query_stream(
     let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
         vec![match answered {
             Ok(guarded) => {
-                record_confidence(&state, guarded.outcome.answer.confidence);
+                record_answer(&state, &guarded.outcome);
                 let mut response = convert::query_response(
                     current_request_id(),
                     query,

@@ -24,7 +24,6 @@ fn run_client(app: &TestApp, program: &str, args: &[&str]) {
 pub(crate) fn run_client_with(app: &TestApp, program: &str, args: &[&str], env: &[(&str, &str)]) {
     let out = Command::new(program)
         .args(args)
-        .envs(env.iter().copied())
         .current_dir(root())
         .env("RAGD_URL", &app.base)
         .env("RAGD_USERNAME", ADMIN)
@@ -34,6 +33,7 @@ pub(crate) fn run_client_with(app: &TestApp, program: &str, args: &[&str], env: 
             "How should passwords be hashed with argon2?",
         )
         .env("RAGD_EXPECT_SOURCE", "argon2")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     let text = format!(

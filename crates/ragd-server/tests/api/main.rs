@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod documents;
 mod fuzz;
+mod generation;
 mod helpers;
 mod hostile;
 mod jwks_url;

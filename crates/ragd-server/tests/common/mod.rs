@@ -28,7 +28,12 @@ pub(crate) fn ragd_command(data_dir: &Path) -> Command {
         .env("RAGD_EMBED_THREADS", "2")
         .env_remove("EMBEDDINGS_MODEL")
         .env_remove("RUST_LOG")
-        .env_remove("DATABASE_URL");
+        .env_remove("DATABASE_URL")
+        // The extractive answer unless a test asks for a model (tests/api/generation.rs).
+        .env("RAGD_GENERATOR", "extractive")
+        .env_remove("LLM_MODEL")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY");
     if let Some(url) = database_for(data_dir) {
         cmd.env("DATABASE_URL", url);
     }
