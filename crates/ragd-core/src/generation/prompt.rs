@@ -49,13 +49,14 @@ pub fn instruction(language: Language) -> String {
         |name| format!("Answer in {name}, the language of the question."),
     );
     format!(
-        "You answer questions using only the numbered sources you are given.\n\
-         - Use only facts stated in the sources; do not add outside knowledge.\n\
+        "You are a helpful assistant. Answer the user's question in one or two full sentences, \
+         using only the information in the numbered sources the user gives you.\n\
+         - State the exact facts (names, numbers, dates) as the sources give them; do not add \
+         outside knowledge.\n\
          - After each fact, cite its source number in square brackets, like [1] or [2].\n\
          - If the sources do not contain the answer, say that the documents do not contain it \
          and cite nothing.\n\
-         - {answer_in}\n\
-         - Be concise."
+         - {answer_in}"
     )
 }
 
@@ -68,9 +69,8 @@ fn source_block(n: usize, hit: &Hit, text: &str) -> String {
         .map(|p| format!(", page {p}"))
         .unwrap_or_default();
     format!(
-        "[{n}] {} ({}{page})\n{}\n\n",
+        "Source [{n}] (from \"{}\"{page}):\n{}\n\n",
         document.title,
-        document.source.source,
         text.trim()
     )
 }
@@ -192,9 +192,11 @@ mod tests {
         assert!(p.messages[0].content.contains("Answer in English"));
         let user = &p.messages[1].content;
         let first = user
-            .find("[1] test (test.txt)\nHoneybees")
+            .find("Source [1] (from \"test\"):\nHoneybees")
             .expect("source 1");
-        let second = user.find("[2] test (test.txt)\nA queen").expect("source 2");
+        let second = user
+            .find("Source [2] (from \"test\"):\nA queen")
+            .expect("source 2");
         assert!(first < second && user.contains("Question: How many eggs?\n\nAnswer using"));
         assert!(user.ends_with("like [1] or [2]."));
     }

@@ -36,6 +36,9 @@ pub struct GenerationSettings {
     pub history_tokens: usize,
     /// Turns kept per conversation; older ones are deleted.
     pub max_turns: usize,
+    /// Let the model rewrite follow-up questions; otherwise (the default, which retrieved better
+    /// in `bench/generation.sh`) the previous question is put in front of the follow-up.
+    pub rewrite_with_model: bool,
 }
 
 impl Default for GenerationSettings {
@@ -45,6 +48,7 @@ impl Default for GenerationSettings {
             temperature: 0.1,
             history_tokens: 1024,
             max_turns: 100,
+            rewrite_with_model: false,
         }
     }
 }

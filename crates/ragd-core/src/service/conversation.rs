@@ -37,8 +37,10 @@ pub enum Dialogue {
 
 impl RagService {
     /// The question to retrieve with: the question itself, or — when the conversation has
-    /// earlier turns — a standalone version of it, written by the model when there is one and
-    /// by putting the previous question in front otherwise.
+    /// earlier turns — a standalone version of it: the previous question put in front of it
+    /// (measured best: 100% of follow-ups found their document in the top 3, against 94% for
+    /// the 0.5B model's rewrites and 75% for the follow-up alone), or written by the model when
+    /// `rewrite_with_model` is set.
     pub(super) async fn standalone(
         &self,
         tenant: &TenantId,
@@ -63,8 +65,9 @@ impl RagService {
         if history.is_empty() {
             return Ok(None);
         }
-        let Some(generator) = &self.parts.generator else {
-            return Ok(Some(rewrite::concatenated(&history, question)));
+        let generator = match &self.parts.generator {
+            Some(generator) if self.parts.generation.rewrite_with_model => generator,
+            Some(_) | None => return Ok(Some(rewrite::concatenated(&history, question))),
         };
         let shown = rewrite::recent(
             &history,
