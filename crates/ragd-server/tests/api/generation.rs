@@ -374,7 +374,13 @@ async fn the_openai_client_retries_honours_retry_after_and_falls_back_when_the_s
         answer["usage"]["completion_tokens"].as_u64() > Some(0),
         "{answer}"
     );
-    assert!(!cited(&answer).is_empty(), "{answer}");
+    // (Whether the model cites is the local test's question; here the client is tested.)
+    assert!(
+        answer["answer"]
+            .as_str()
+            .is_some_and(|a| !a.trim().is_empty()),
+        "{answer}"
+    );
 
     // 429 with Retry-After: 1, then fine: one retry, a second later.
     proxy.plan(&[Fault::TooMany]);
