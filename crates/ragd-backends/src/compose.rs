@@ -9,13 +9,16 @@ use ragd_core::accounts::{ApiKeyStore, TenantStore, UserStore};
 use ragd_core::chunking::Chunker;
 use ragd_core::conversations::ConversationStore;
 use ragd_core::events::EventLog;
+use ragd_core::invalidation::{InvalidationBus, LocalBus};
 use ragd_core::jobs::JobStore;
 use ragd_core::limits::RateLimiter;
-use ragd_core::ports::{DocumentStore, Embedder, Generator, Maintenance, StoreStatus};
+use ragd_core::ports::{DocumentStore, Embedder, Generator, Maintenance, StoreStatus, VectorIndex};
+use ragd_core::query_cache::{CachedEmbedder, EmbeddingCache, MemoryEmbeddingCache};
 use ragd_core::service::ServiceParts;
 use ragd_core::{RagService, Result};
 
 use crate::EngineConfig;
+use crate::chroma::ChromaIndex;
 use crate::data_dir::DataDirLock;
 use crate::embed::tokenizer::TokenCount;
 use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
@@ -103,8 +106,9 @@ impl EngineConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     /// Exclusive: takes the data dir's lock. The data dir holds the SQLite store and its index,
-    /// and in every mode the instance's staged uploads, so each instance needs its own (a
-    /// PostgreSQL database is shared by many instances; their data dirs are not).
+    /// and in every mode the uploads the instance is receiving, so each instance needs its own
+    /// (a PostgreSQL database is shared by many instances, and holds their jobs' staged files;
+    /// their data dirs are not shared).
     Owner {
         /// The instance's data dir.
         data_dir: PathBuf,
@@ -200,28 +204,38 @@ impl Backends {
         }
     }
 
-    /// Opens the documents: for SQLite, loads the vector index and reconciles it with the
-    /// store (needs [`Access::Owner`]: the index lives in process); PostgreSQL searches its own
-    /// rows.
+    /// Opens the documents: for SQLite, opens its vector index (in process, or on the Chroma
+    /// server when one is configured) and reconciles it with the store (needs
+    /// [`Access::Owner`]: one process at a time keeps the index in step with the store);
+    /// PostgreSQL searches its own rows.
     pub async fn documents(&self, config: &EngineConfig) -> Result<Documents> {
         match &self.opened {
             Opened::Sqlite(store) => {
                 if self.lock.is_none() {
                     return Err(ragd_core::Error::internal(
-                        "the embedded index needs the data dir opened as its owner",
+                        "the vector index needs the data dir opened as its owner",
                     ));
                 }
-                let mut index_config = EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
-                index_config.exact_below = config.exact_search_below;
-                index_config.expansion_search = config.ann_ef_search;
-                index_config.precision = config.index_precision;
-                let index = Arc::new(EmbeddedIndex::open(index_config, store).await?);
+                let index: Arc<dyn VectorIndex> = match &config.chroma {
+                    Some(chroma) => Arc::new(ChromaIndex::open(chroma.clone(), store).await?),
+                    None => {
+                        let mut index_config =
+                            EmbeddedIndexConfig::new(config.data_dir.join("index"), 384);
+                        index_config.exact_below = config.exact_search_below;
+                        index_config.expansion_search = config.ann_ef_search;
+                        index_config.precision = config.index_precision;
+                        Arc::new(EmbeddedIndex::open(index_config, store).await?)
+                    }
+                };
                 let indexed = Arc::new(IndexedStore::new(store.clone(), index));
                 Ok(Documents {
                     store: Arc::clone(&indexed) as _,
                     maintenance: indexed as _,
                     _lock: self.lock.clone(),
                 })
+            }
+            Opened::Postgres(_) if config.chroma.is_some() => {
+                Err(ragd_core::Error::invalid(CHROMA_WITH_POSTGRES))
             }
             Opened::Postgres(store) => Ok(Documents {
                 store: Arc::clone(store) as _,
@@ -232,9 +246,54 @@ impl Backends {
     }
 }
 
-/// The rate limiter: in process (one node). A shared one (Redis) is chosen here too.
-pub fn rate_limiter() -> Arc<dyn RateLimiter> {
-    Arc::new(crate::memory::limiter::MemoryRateLimiter::new())
+/// Why Chroma and PostgreSQL are not combined: pgvector already is the index every instance
+/// shares, searched in the same transaction as the rows it belongs to; a second copy in Chroma
+/// would only add a way for the two to disagree.
+pub const CHROMA_WITH_POSTGRES: &str = "CHROMA_HOST is set together with DATABASE_URL: with \
+    PostgreSQL the vectors live in pgvector, which every instance shares; unset CHROMA_HOST (or \
+    DATABASE_URL, for the SQLite store with its vectors in Chroma)";
+
+/// What the instances of a fleet share beyond the database: in process for one node, in Redis
+/// when `REDIS_URL` is set.
+#[derive(Clone)]
+pub struct Fleet {
+    /// Counts requests against their quotas.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// The shared question-embedding cache (behind each instance's own), if any.
+    pub embedding_cache: Option<Arc<dyn EmbeddingCache>>,
+    /// Carries credential changes to every instance.
+    pub bus: Arc<dyn InvalidationBus>,
+    /// Where the shared state lives, for messages (`in process` or Redis's address).
+    pub described: String,
+}
+
+impl Fleet {
+    /// Everything in process: one node.
+    pub fn local() -> Self {
+        Self {
+            limiter: Arc::new(crate::memory::limiter::MemoryRateLimiter::new()),
+            embedding_cache: None,
+            bus: Arc::new(LocalBus::default()),
+            described: "in process".into(),
+        }
+    }
+
+    /// The configured fleet state: Redis when configured (it must answer now), else in process.
+    pub async fn connect(redis: Option<&crate::redis::RedisConfig>) -> Result<Self> {
+        let Some(config) = redis else {
+            return Ok(Self::local());
+        };
+        let connection = crate::redis::RedisConnection::connect(config.clone()).await?;
+        Ok(Self {
+            limiter: crate::redis::limiter::shared(connection.clone()),
+            embedding_cache: (!config.cache_ttl.is_zero()).then(|| {
+                Arc::new(crate::redis::RedisEmbeddingCache::new(connection.clone()))
+                    as Arc<dyn EmbeddingCache>
+            }),
+            bus: Arc::new(crate::redis::RedisBus::new(connection)),
+            described: format!("redis at {}", crate::redis::redacted(&config.url)),
+        })
+    }
 }
 
 /// Builds the RAG service over `store` with the configured pipeline.
@@ -244,16 +303,19 @@ pub fn rag_service(
     generator: Option<Arc<dyn Generator>>,
     store: Arc<dyn DocumentStore>,
     conversations: Arc<dyn ConversationStore>,
+    shared_cache: Option<Arc<dyn EmbeddingCache>>,
 ) -> Result<RagService> {
     let model = crate::embed::model::resolve(&config.embeddings_model, &config.models_dir)?;
     let counter = TokenCount::load(&model.dir.join("tokenizer.json"))?;
-    let embedder: Arc<dyn Embedder> = if config.query_cache > 0 {
-        Arc::new(ragd_core::query_cache::CachedEmbedder::new(
-            embedder,
-            config.query_cache,
-        ))
-    } else {
+    let mut caches: Vec<Arc<dyn EmbeddingCache>> = Vec::new();
+    if config.query_cache > 0 {
+        caches.push(Arc::new(MemoryEmbeddingCache::new(config.query_cache)));
+    }
+    caches.extend(shared_cache);
+    let embedder: Arc<dyn Embedder> = if caches.is_empty() {
         embedder
+    } else {
+        Arc::new(CachedEmbedder::with_caches(embedder, caches))
     };
     Ok(RagService::new(ServiceParts {
         embedder,
@@ -311,6 +373,7 @@ impl Node {
             generator,
             documents.store,
             Arc::clone(&backends.conversations),
+            None,
         )?;
         Ok(Self {
             service: Arc::new(service),

@@ -2,8 +2,11 @@
 //!
 //! The embedded default needs only a data directory and the model files: SQLite for documents
 //! and chunks, an in-process HNSW index beside it, all-MiniLM-L6-v2 on ONNX Runtime, and loaders
-//! for text, Markdown, HTML, PDF and DOCX.
+//! for text, Markdown, HTML, PDF and DOCX. A Chroma server can hold the vectors instead of the
+//! in-process index ([`chroma`]), and PostgreSQL + pgvector can replace the data dir
+//! ([`postgres`]).
 
+pub mod chroma;
 pub mod compose;
 pub mod data_dir;
 pub mod embed;
@@ -14,6 +17,7 @@ pub mod memory;
 pub mod migrate;
 pub mod outbound;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -86,6 +90,12 @@ pub struct EngineConfig {
     pub durability: sqlite::Durability,
     /// A PostgreSQL database instead of the data dir's SQLite file and index.
     pub postgres: Option<compose::PostgresConfig>,
+    /// Redis shared by a fleet (rate limits, question cache, credential invalidations);
+    /// `None`: all of it in process.
+    pub redis: Option<redis::RedisConfig>,
+    /// A Chroma server holding the vectors instead of the in-process index (SQLite store only:
+    /// PostgreSQL searches its own pgvector index).
+    pub chroma: Option<chroma::ChromaConfig>,
 }
 
 /// The runtimes that can execute the embedding model.

@@ -1,6 +1,14 @@
-//! Ingestion jobs: uploads too large to ingest inside one HTTP request are written to the data
-//! dir and ingested in the background; a job records status, progress and per-file results so a
-//! client can poll it, and survives a restart (unfinished jobs are taken up again).
+//! Ingestion jobs: uploads too large to ingest inside one HTTP request are staged and ingested
+//! in the background; a job records status, progress and per-file results so a client can poll
+//! it, and survives a restart (unfinished jobs are taken up again).
+//!
+//! Jobs are *claimed*: a worker takes the oldest unfinished job with a lease
+//! ([`JobStore::claim_job`]) and renews it while it runs. When a shared store serves several
+//! instances, a job whose instance died is taken over by another once its lease expires, and
+//! its staged files live in the store ([`JobStore::stages_uploads`]) so every instance reaches
+//! them; the embedded store has one owner, and stages files in its data dir.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -97,4 +105,34 @@ pub trait JobStore: Send + Sync {
     /// [`JobStore::update_job`] was cut short by a crash or a stop, so the count tells a file
     /// that keeps taking the process down.
     async fn start_file(&self, id: &str, index: u32) -> Result<u32>;
+    /// Claims the oldest unfinished job that no live lease holds, for `owner` until `lease`
+    /// from now; `None` when there is none. Two workers never hold one job at once.
+    async fn claim_job(&self, owner: &str, lease: Duration) -> Result<Option<String>>;
+    /// Extends `owner`'s lease on a job; false when it is no longer `owner`'s (it expired and
+    /// another worker took the job, or the job is gone).
+    async fn renew_lease(&self, id: &str, owner: &str, lease: Duration) -> Result<bool>;
+    /// Gives a job back (a stopping worker), so another one can claim it at once.
+    async fn release_job(&self, id: &str, owner: &str) -> Result<()>;
+    /// Whether staged files live in the store (shared by every instance) rather than in the
+    /// instance's data dir.
+    fn stages_uploads(&self) -> bool {
+        false
+    }
+    /// Stores a job's manifest and its files, in upload order (a store that
+    /// [`stages_uploads`](JobStore::stages_uploads)).
+    async fn stage(&self, _id: &str, _manifest: &str, _files: &[&std::path::Path]) -> Result<()> {
+        Err(crate::Error::internal("this store does not stage uploads"))
+    }
+    /// A job's staged manifest.
+    async fn staged_manifest(&self, _id: &str) -> Result<Option<String>> {
+        Err(crate::Error::internal("this store does not stage uploads"))
+    }
+    /// One staged file of a job.
+    async fn staged_file(&self, _id: &str, _index: u32) -> Result<Vec<u8>> {
+        Err(crate::Error::internal("this store does not stage uploads"))
+    }
+    /// Removes a job's staged files (its results stay).
+    async fn drop_staged(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod generation;
 pub mod guardrails;
+pub mod invalidation;
 pub mod jobs;
 pub mod limits;
 pub mod ports;

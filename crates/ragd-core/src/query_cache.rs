@@ -1,43 +1,55 @@
 //! A cache of question embeddings in front of any [`Embedder`]. Real traffic repeats questions
 //! (the same FAQ asked by many users, retries, a UI re-sending on reconnect); each repeat would
 //! otherwise cost a forward pass, the bulk of a query's CPU. Only questions
-//! ([`Embedder::embed_query`]) are cached, keyed by tenant and text: bulk ingestion rarely
+//! ([`Embedder::embed_query`]) are cached, keyed by model, tenant and text: bulk ingestion rarely
 //! repeats and would only evict them, and a cache shared by tenants would let one tenant time
 //! whether a question was just asked by another (a hit answers in well under a millisecond, a
 //! miss takes a forward pass).
 //!
-//! The cache is two generations of hash maps: hits are looked up in the current generation, then
-//! the previous one (and promoted); when the current one is full, it becomes the previous one and
-//! the oldest generation is dropped. That is LRU-like eviction in O(1), with no dependency.
+//! Where vectors are kept is a port, [`EmbeddingCache`]: [`MemoryEmbeddingCache`] in process
+//! (two generations of hash maps: hits are looked up in the current generation, then the
+//! previous one and promoted; when the current one is full it becomes the previous one and the
+//! oldest is dropped — LRU-like eviction in O(1)), and a shared one (Redis) so that a question
+//! one instance answered is a hit on every instance. [`CachedEmbedder`] asks its caches in
+//! order and fills the ones that missed. A cache that fails is a miss: it can slow a question
+//! down, never fail it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use crate::Result;
 use crate::ports::Embedder;
 use crate::types::Embedding;
+
+/// Where question vectors are kept, by an opaque key (a hash of model, tenant and text).
+#[async_trait]
+pub trait EmbeddingCache: Send + Sync {
+    /// The vector stored under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Embedding>>;
+    /// Stores `vector` under `key`.
+    async fn put(&self, key: &str, vector: &Embedding) -> Result<()>;
+}
 
 struct Generations {
     current: HashMap<String, Embedding>,
     previous: HashMap<String, Embedding>,
 }
 
-/// An [`Embedder`] that remembers the vectors of recent questions.
-pub struct CachedEmbedder<E: ?Sized> {
-    inner: std::sync::Arc<E>,
+/// Question vectors in process memory, at most about `capacity` of them.
+pub struct MemoryEmbeddingCache {
     /// Entries per generation (half the capacity).
     generation: usize,
     state: Mutex<Generations>,
 }
 
-impl<E: Embedder + ?Sized> CachedEmbedder<E> {
-    /// Caches up to about `capacity` questions (at least 2).
-    pub fn new(inner: std::sync::Arc<E>, capacity: usize) -> Self {
+impl MemoryEmbeddingCache {
+    /// Holds up to about `capacity` vectors (at least 2).
+    pub fn new(capacity: usize) -> Self {
         let generation = (capacity / 2).max(1);
         Self {
-            inner,
             generation,
             state: Mutex::new(Generations {
                 current: HashMap::with_capacity(generation),
@@ -52,22 +64,63 @@ impl<E: Embedder + ?Sized> CachedEmbedder<E> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn get(&self, text: &str) -> Option<Embedding> {
-        let mut state = self.lock();
-        if let Some(v) = state.current.get(text) {
-            return Some(v.clone());
-        }
-        let v = state.previous.remove(text)?;
-        self.put_locked(&mut state, text.to_owned(), v.clone());
-        Some(v)
-    }
-
-    fn put_locked(&self, state: &mut Generations, text: String, v: Embedding) {
+    fn put_locked(&self, state: &mut Generations, key: String, v: Embedding) {
         if state.current.len() >= self.generation {
             state.previous = std::mem::take(&mut state.current);
             state.current.reserve(self.generation);
         }
-        state.current.insert(text, v);
+        state.current.insert(key, v);
+    }
+}
+
+#[async_trait]
+impl EmbeddingCache for MemoryEmbeddingCache {
+    async fn get(&self, key: &str) -> Result<Option<Embedding>> {
+        let mut state = self.lock();
+        if let Some(v) = state.current.get(key) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(v) = state.previous.remove(key) else {
+            return Ok(None);
+        };
+        self.put_locked(&mut state, key.to_owned(), v.clone());
+        Ok(Some(v))
+    }
+
+    async fn put(&self, key: &str, vector: &Embedding) -> Result<()> {
+        let mut state = self.lock();
+        self.put_locked(&mut state, key.to_owned(), vector.clone());
+        Ok(())
+    }
+}
+
+/// An [`Embedder`] that remembers the vectors of recent questions in its caches.
+pub struct CachedEmbedder<E: ?Sized> {
+    inner: Arc<E>,
+    /// Asked in order (the fastest first); each one that missed is filled.
+    caches: Vec<Arc<dyn EmbeddingCache>>,
+}
+
+impl<E: Embedder + ?Sized> CachedEmbedder<E> {
+    /// Caches up to about `capacity` questions in process memory (at least 2).
+    pub fn new(inner: Arc<E>, capacity: usize) -> Self {
+        Self::with_caches(inner, vec![Arc::new(MemoryEmbeddingCache::new(capacity))])
+    }
+
+    /// Caches questions in `caches`, asked in order.
+    pub fn with_caches(inner: Arc<E>, caches: Vec<Arc<dyn EmbeddingCache>>) -> Self {
+        Self { inner, caches }
+    }
+
+    /// The cache key of a question: model, tenant and text, hashed (fixed length whatever the
+    /// question; a tenant name holds no NUL, so the hashed string is unambiguous).
+    fn key(&self, tenant: &str, text: &str) -> String {
+        let mut hash = Sha256::new();
+        for part in [self.inner.model_id(), tenant, text] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hex::encode(&hash.finalize()[..20])
     }
 }
 
@@ -86,14 +139,22 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
     }
 
     async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
-        // Tenant names cannot hold a NUL, so the key is unambiguous.
-        let key = format!("{tenant}\0{text}");
-        if let Some(v) = self.get(&key) {
-            return Ok(v);
+        let key = self.key(tenant, &text);
+        for (level, cache) in self.caches.iter().enumerate() {
+            // A failing cache is a miss (its implementation logs and counts the failure).
+            if let Ok(Some(v)) = cache.get(&key).await
+                && v.0.len() == self.inner.dimensions()
+            {
+                for faster in &self.caches[..level] {
+                    let _ = faster.put(&key, &v).await;
+                }
+                return Ok(v);
+            }
         }
         let v = self.inner.embed_query(tenant, text).await?;
-        let mut state = self.lock();
-        self.put_locked(&mut state, key, v.clone());
+        for cache in &self.caches {
+            let _ = cache.put(&key, &v).await;
+        }
         Ok(v)
     }
 }

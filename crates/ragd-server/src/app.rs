@@ -8,8 +8,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
+use ragd_backends::compose::Fleet;
 use ragd_backends::{Backends, EngineConfig};
 use ragd_core::accounts::{NewUser, Role, UserStore, Username};
+use ragd_core::query_cache::EmbeddingCache;
 use ragd_core::types::TenantId;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -26,6 +28,8 @@ pub(crate) struct App {
     engine_config: EngineConfig,
     /// The store, opened as its owner until the server has stopped and saved.
     backends: Arc<Backends>,
+    /// What the instances of a fleet share beyond the database.
+    fleet: Fleet,
 }
 
 /// Creates the bootstrap admin from RAGD_ADMIN_USERNAME/RAGD_ADMIN_PASSWORD unless that user
@@ -91,11 +95,17 @@ impl App {
         if let Some(jwks) = &config.jwt.external {
             jwks.start().await;
         }
-        let auth = Authenticator::new(
+        let fleet = Fleet::connect(engine_config.redis.as_ref())
+            .await
+            .context("connecting to REDIS_URL")?;
+        tracing::info!(shared = %fleet.described, "rate limits, question cache and credential invalidations");
+        let auth = Arc::new(Authenticator::new(
             Arc::clone(&backends.users),
             Arc::clone(&backends.keys),
             config.jwt.clone(),
-        )?;
+            Arc::clone(&fleet.bus),
+        )?);
+        auth.follow();
         let metrics = if config.enable_metrics {
             Some(crate::telemetry::metrics_handle()?)
         } else {
@@ -121,7 +131,7 @@ impl App {
             )),
             status: Arc::clone(&backends.status),
             job_store: Arc::clone(&backends.jobs),
-            auth: Arc::new(auth),
+            auth,
             config: Arc::new(config),
             metrics,
             started: Instant::now(),
@@ -129,7 +139,7 @@ impl App {
             model_id: model_id.into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: ragd_backends::compose::rate_limiter(),
+                limiter: Arc::clone(&fleet.limiter),
                 config: Arc::new(rate_limits),
             },
             redoc_js: read_redoc(redoc),
@@ -140,6 +150,7 @@ impl App {
             state,
             engine_config,
             backends,
+            fleet,
         })
     }
 
@@ -151,13 +162,14 @@ impl App {
     /// Serves until `shutdown` resolves (or the engine fails to load), then shuts down cleanly.
     pub(crate) async fn run(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = bool> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self {
             listener,
             state,
             engine_config,
             backends,
+            fleet,
         } = self;
         let cancel = CancellationToken::new();
         let load_failed = CancellationToken::new();
@@ -166,17 +178,26 @@ impl App {
             state.clone(),
             Arc::clone(&backends),
             engine_config,
+            fleet.embedding_cache.clone(),
             cancel.clone(),
             load_failed.clone(),
         ));
         let trigger = {
             let (draining, stopping) = (Arc::clone(&state.draining), stopping.clone());
+            let drain = state.config.shutdown_drain;
             async move {
-                tokio::select! {
-                    () = shutdown => {},
-                    () = load_failed.cancelled() => {},
-                }
+                let wants_drain = tokio::select! {
+                    wants_drain = shutdown => wants_drain,
+                    () = load_failed.cancelled() => false,
+                };
                 draining.store(true, Ordering::Relaxed);
+                if wants_drain && !drain.is_zero() {
+                    tracing::info!(
+                        ?drain,
+                        "draining: /health/ready answers 503, requests are still served (each closing its connection)"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
                 stopping.cancel();
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");
             }
@@ -221,6 +242,7 @@ async fn load_engine(
     state: AppState,
     backends: Arc<Backends>,
     config: EngineConfig,
+    shared_cache: Option<Arc<dyn EmbeddingCache>>,
     cancel: CancellationToken,
     failed: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -242,12 +264,15 @@ async fn load_engine(
             generator,
             documents.store,
             Arc::clone(&backends.conversations),
+            shared_cache,
         )?);
         let (jobs, worker) = crate::jobs::start(crate::jobs::WorkerParts {
             service: Arc::clone(&service),
             store: Arc::clone(&backends.jobs),
             uploads: config.data_dir.join("uploads"),
             file_attempts: state.config.limits.job_file_attempts,
+            lease: state.config.limits.job_lease,
+            max_unfinished: state.config.limits.max_queued_jobs,
             cancel,
         })
         .await?;

@@ -19,13 +19,14 @@ use axum::response::Response;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use ragd_core::accounts::{AccessScope, ApiKey, ApiKeyStore, Role, User, UserStore};
 use ragd_core::authz::{AccessPolicy, Actor};
+use ragd_core::invalidation::{Invalidation, InvalidationBus};
 use ragd_core::types::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
 use crate::jwt_config::JwtConfig;
-use crate::recent::Recent;
+use crate::recent::{Gate, Recent};
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
@@ -105,6 +106,9 @@ pub(crate) struct Authenticator {
     dummy_hash: String,
     /// Bounds the password hashes computed at once (19 MiB of memory each).
     hashing: tokio::sync::Semaphore,
+    /// Carries credential changes between instances; the caches are used only while it
+    /// delivers.
+    bus: Arc<dyn InvalidationBus>,
 }
 
 /// Who is calling: a name for logs and the [`Actor`] that authorization decides on.
@@ -120,6 +124,7 @@ impl Authenticator {
         users: Arc<dyn UserStore>,
         keys: Arc<dyn ApiKeyStore>,
         config: JwtConfig,
+        bus: Arc<dyn InvalidationBus>,
     ) -> ragd_core::Result<Self> {
         let secret = config.secret.expose_secret().as_bytes();
         let mut validation = Validation::new(config.algorithm);
@@ -128,10 +133,15 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = 30;
         let dummy = SecretString::from("not a real password, only timing cover");
+        let gate: Gate = {
+            let bus = Arc::clone(&bus);
+            Arc::new(move || bus.delivering())
+        };
         Ok(Self {
             users,
-            recent_users: Recent::new(config.auth_cache_ttl),
-            recent_keys: Recent::new(config.auth_cache_ttl),
+            recent_users: Recent::gated(config.auth_cache_ttl, Arc::clone(&gate)),
+            recent_keys: Recent::gated(config.auth_cache_ttl, gate),
+            bus,
             keys,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -151,9 +161,37 @@ impl Authenticator {
         &self.policy
     }
 
-    /// Forgets the API keys read so far: a key revoked through this server stops at once.
-    pub(crate) fn forget_keys(&self) {
-        self.recent_keys.clear();
+    /// Starts applying the credential changes announced by every instance.
+    pub(crate) fn follow(self: &Arc<Self>) {
+        let this = Arc::downgrade(self);
+        self.bus.subscribe(Arc::new(move |change| {
+            if let Some(this) = this.upgrade() {
+                this.forget(&change);
+            }
+        }));
+    }
+
+    fn forget(&self, change: &Invalidation) {
+        match change {
+            Invalidation::ApiKeys => self.recent_keys.clear(),
+            Invalidation::User { tenant, username } => {
+                self.recent_users.remove(&format!("{tenant}\0{username}"));
+            }
+            Invalidation::Everything => {
+                self.recent_keys.clear();
+                self.recent_users.clear();
+            }
+        }
+    }
+
+    /// Forgets `change` here at once and announces it to every other instance (a failed
+    /// announcement is logged: the change is stored, and an instance that cannot hear it reads
+    /// credentials from the database until it can).
+    pub(crate) async fn announce(&self, change: Invalidation) {
+        self.forget(&change);
+        if let Err(err) = self.bus.publish(change).await {
+            tracing::warn!(%err, "could not announce a credential change to the other instances");
+        }
     }
 
     /// Token lifetime.

@@ -236,6 +236,11 @@ pub(crate) struct EngineArgs {
     /// The answer generator.
     #[command(flatten)]
     pub(crate) llm: crate::llm_config::GeneratorArgs,
+    #[command(flatten)]
+    pub(crate) redis: crate::redis_config::RedisArgs,
+    /// A Chroma server holding the vectors.
+    #[command(flatten)]
+    pub(crate) chroma: crate::chroma_config::ChromaArgs,
     /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "warn")]
     pub(crate) log_level: String,
@@ -295,6 +300,10 @@ impl EngineArgs {
         let (generator, generation) = self
             .llm
             .to_config(self.outbound_ca_file.clone(), &self.models_dir)?;
+        let chroma = self.chroma.to_config(self.outbound_ca_file.clone())?;
+        if chroma.is_some() && self.postgres()?.is_some() {
+            bail!(ragd_backends::compose::CHROMA_WITH_POSTGRES);
+        }
         Ok(EngineConfig {
             data_dir: self.data_dir.clone(),
             embeddings_model: self.embeddings_model.clone(),
@@ -330,6 +339,8 @@ impl EngineArgs {
             parser: self.parser()?,
             durability: self.sqlite_synchronous,
             postgres: self.postgres()?,
+            redis: self.redis.to_config()?,
+            chroma,
         })
     }
 

@@ -3,6 +3,7 @@
 mod api_keys;
 mod app;
 mod auth;
+mod chroma_config;
 mod cli;
 mod commands;
 mod config;
@@ -16,6 +17,7 @@ mod jwt_config;
 mod llm_config;
 mod rate_limit;
 mod recent;
+mod redis_config;
 mod routes;
 mod serve_config;
 mod state;

@@ -17,11 +17,15 @@ use std::time::{Duration, Instant};
 /// Most records kept; past it, expired entries are dropped, then all of them.
 const CAPACITY: usize = 10_000;
 
+/// Whether cached records may be trusted now (false while invalidations from other instances
+/// cannot arrive).
+pub(crate) type Gate = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Records by name, each with the time it was read from the database.
-#[derive(Debug)]
 pub(crate) struct Recent<V> {
     ttl: Duration,
     entries: Mutex<HashMap<String, (V, Instant)>>,
+    gate: Option<Gate>,
 }
 
 impl<V: Clone> Recent<V> {
@@ -30,7 +34,20 @@ impl<V: Clone> Recent<V> {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            gate: None,
         }
+    }
+
+    /// Keeps records for `ttl`, but neither reads nor keeps any while `gate` says no.
+    pub(crate) fn gated(ttl: Duration, gate: Gate) -> Self {
+        Self {
+            gate: Some(gate),
+            ..Self::new(ttl)
+        }
+    }
+
+    fn off(&self) -> bool {
+        self.ttl.is_zero() || self.gate.as_ref().is_some_and(|open| !open())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, (V, Instant)>> {
@@ -39,7 +56,7 @@ impl<V: Clone> Recent<V> {
 
     /// The record as read less than the lifetime ago.
     pub(crate) fn get(&self, name: &str) -> Option<V> {
-        if self.ttl.is_zero() {
+        if self.off() {
             return None;
         }
         let entries = self.lock();
@@ -49,7 +66,7 @@ impl<V: Clone> Recent<V> {
 
     /// Remembers a record just read from the database.
     pub(crate) fn put(&self, name: &str, value: &V) {
-        if self.ttl.is_zero() {
+        if self.off() {
             return;
         }
         let mut entries = self.lock();
@@ -62,9 +79,14 @@ impl<V: Clone> Recent<V> {
         entries.insert(name.to_owned(), (value.clone(), Instant::now()));
     }
 
-    /// Forgets every record (after a change made through this server).
+    /// Forgets every record (after a change made through this server or announced by another).
     pub(crate) fn clear(&self) {
         self.lock().clear();
+    }
+
+    /// Forgets one record.
+    pub(crate) fn remove(&self, name: &str) {
+        self.lock().remove(name);
     }
 }
 

@@ -121,6 +121,12 @@ pub(crate) struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "RAGD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub(crate) shutdown_timeout_secs: u64,
+    /// Seconds between SIGTERM and closing the listener, during which `/health/ready` answers
+    /// 503 (so load balancers stop sending new requests) while requests are still served, each
+    /// response closing its connection. 0: close at once. Behind a load balancer, set it to a
+    /// little more than the balancer's health-check interval (SIGINT never waits).
+    #[arg(long, env = "RAGD_SHUTDOWN_DRAIN_SECS", default_value_t = 0)]
+    pub(crate) shutdown_drain_secs: u64,
     /// Largest JSON request body, in bytes.
     #[arg(long, env = "RAGD_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
     pub(crate) max_json_bytes: usize,
@@ -141,6 +147,13 @@ pub(crate) struct ServeArgs {
     /// never finished was cut short by a crash or a stop).
     #[arg(long, env = "RAGD_JOB_FILE_ATTEMPTS", default_value_t = 3)]
     pub(crate) job_file_attempts: u32,
+    /// Seconds a worker's claim on a job holds without renewal (renewed every third of it):
+    /// how long a job whose instance died waits before another instance takes it over (2..=3600).
+    #[arg(long, env = "RAGD_JOB_LEASE_SECS", default_value_t = 30)]
+    pub(crate) job_lease_secs: u64,
+    /// Unfinished ingestion jobs at most; further large uploads get 503 until some finish.
+    #[arg(long, env = "RAGD_MAX_QUEUED_JOBS", default_value_t = 1024)]
+    pub(crate) max_queued_jobs: usize,
 }
 
 /// Validated settings of the HTTP server.
@@ -153,6 +166,7 @@ pub(crate) struct ServerConfig {
     pub(crate) bootstrap_admin: Option<(String, SecretString)>,
     pub(crate) request_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) shutdown_drain: Duration,
     pub(crate) limits: HttpLimits,
     pub(crate) rate_limits: RateLimitConfig,
     pub(crate) server_timing: bool,
@@ -167,6 +181,8 @@ pub(crate) struct HttpLimits {
     pub(crate) sync_upload_bytes: usize,
     pub(crate) sync_upload_files: usize,
     pub(crate) job_file_attempts: u32,
+    pub(crate) job_lease: Duration,
+    pub(crate) max_queued_jobs: usize,
 }
 
 fn rate_limits(args: &ServeArgs) -> anyhow::Result<RateLimitConfig> {
@@ -263,6 +279,9 @@ impl ServeArgs {
                 bail!("{name} must be at least 1");
             }
         }
+        if !(2..=3600).contains(&self.job_lease_secs) {
+            bail!("RAGD_JOB_LEASE_SECS must be 2..=3600");
+        }
         if !matches!(self.log_format.as_str(), "json" | "text") {
             bail!("LOG_FORMAT must be json or text");
         }
@@ -281,6 +300,7 @@ impl ServeArgs {
             bootstrap_admin,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            shutdown_drain: Duration::from_secs(self.shutdown_drain_secs),
             limits: HttpLimits {
                 max_json_bytes: self.max_json_bytes,
                 max_upload_bytes: self.max_upload_bytes,
@@ -288,6 +308,8 @@ impl ServeArgs {
                 sync_upload_bytes: self.sync_upload_bytes,
                 sync_upload_files: self.sync_upload_files,
                 job_file_attempts: self.job_file_attempts.max(1),
+                job_lease: Duration::from_secs(self.job_lease_secs),
+                max_queued_jobs: self.max_queued_jobs.max(1),
             },
         })
     }
@@ -323,6 +345,7 @@ impl ServerConfig {
             bootstrap_admin: None,
             request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
+            shutdown_drain: Duration::ZERO,
             limits: HttpLimits {
                 max_json_bytes: 1024 * 1024,
                 max_upload_bytes: 1024 * 1024,
@@ -330,6 +353,8 @@ impl ServerConfig {
                 sync_upload_bytes: 1024,
                 sync_upload_files: 1,
                 job_file_attempts: 3,
+                job_lease: Duration::from_secs(30),
+                max_queued_jobs: 1024,
             },
         }
     }

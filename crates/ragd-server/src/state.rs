@@ -51,14 +51,15 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// The loaded engine, or 503 while it is loading or the server is shutting down.
+    /// Whether SIGTERM has started the drain (readiness answers 503).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// The loaded engine, or 503 while it is loading. A draining server still serves: until
+    /// its listener closes, requests keep coming from proxies that have not yet seen its
+    /// readiness turn false, and refusing them would fail requests a rolling restart must not.
     pub(crate) fn services(&self) -> ApiResult<&Services> {
-        if self.draining.load(Ordering::Relaxed) {
-            return Err(ApiError::unavailable(
-                "the server is shutting down",
-                Duration::from_secs(5),
-            ));
-        }
         self.services.get().ok_or_else(|| {
             ApiError::unavailable("the server is starting up", Duration::from_secs(1))
         })

@@ -1,6 +1,9 @@
 //! Ingestion jobs in the shared database: whichever instance runs a job, every instance can
 //! report its progress.
 
+use std::path::Path;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ragd_core::FileOutcome;
@@ -119,4 +122,122 @@ impl JobStore for PgStore {
         .await?;
         rows.iter().map(job_from_row).collect()
     }
+
+    async fn claim_job(&self, owner: &str, lease: Duration) -> Result<Option<String>> {
+        // Not retried: a lost connection may have claimed the job (the lease then expires).
+        sqlx::query_scalar(
+            "UPDATE jobs SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond' \
+             WHERE id = (SELECT id FROM jobs WHERE status IN ('queued', 'running') \
+               AND (lease_until IS NULL OR lease_until < now()) \
+               ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(millis(lease))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn renew_lease(&self, id: &str, owner: &str, lease: Duration) -> Result<bool> {
+        let renewed = sqlx::query(
+            "UPDATE jobs SET lease_until = now() + $3 * interval '1 millisecond' \
+             WHERE id = $1 AND lease_owner = $2 AND status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(millis(lease))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn release_job(&self, id: &str, owner: &str) -> Result<()> {
+        retrying("release_job", || async {
+            sqlx::query(
+                "UPDATE jobs SET lease_until = NULL, lease_owner = NULL \
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn stages_uploads(&self) -> bool {
+        true
+    }
+
+    async fn stage(&self, id: &str, manifest: &str, files: &[&Path]) -> Result<()> {
+        // One transaction: the job's files are all there or none are (a failure leaves the job
+        // to be failed by its worker with "the staged upload is gone").
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("UPDATE jobs SET manifest = $2 WHERE id = $1")
+            .bind(id)
+            .bind(manifest)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for (index, path) in files.iter().enumerate() {
+            // One file in memory at a time, at most the per-document size limit.
+            let content = tokio::fs::read(path)
+                .await
+                .map_err(|e| Error::internal(format!("reading a staged file: {e}")))?;
+            sqlx::query("INSERT INTO job_files (job_id, idx, content) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(i32::try_from(index).map_err(Error::internal)?)
+                .bind(content)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn staged_manifest(&self, id: &str) -> Result<Option<String>> {
+        retrying("staged_manifest", || async {
+            Ok(
+                sqlx::query_scalar("SELECT manifest FROM jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .flatten(),
+            )
+        })
+        .await
+    }
+
+    async fn staged_file(&self, id: &str, index: u32) -> Result<Vec<u8>> {
+        let index = i32::try_from(index).map_err(Error::internal)?;
+        retrying("staged_file", || async {
+            Ok(sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT content FROM job_files WHERE job_id = $1 AND idx = $2",
+            )
+            .bind(id)
+            .bind(index)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("staged file {index} of job {id}")))
+    }
+
+    async fn drop_staged(&self, id: &str) -> Result<()> {
+        retrying("drop_staged", || async {
+            sqlx::query("DELETE FROM job_files WHERE job_id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,5 +1,7 @@
 //! Users and ingestion jobs in the same SQLite file as the documents, so one backup holds all.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ragd_core::FileOutcome;
@@ -257,5 +259,24 @@ impl JobStore for SqliteStore {
             .await
             .map_err(db_err)?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    // One process owns an SQLite store and its one worker runs one job at a time: the oldest
+    // unfinished job is its own, and there is no lease to keep.
+    async fn claim_job(&self, _owner: &str, _lease: Duration) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn renew_lease(&self, id: &str, _owner: &str, _lease: Duration) -> Result<bool> {
+        Ok(!self.job(id).await?.status.is_finished())
+    }
+
+    async fn release_job(&self, _id: &str, _owner: &str) -> Result<()> {
+        Ok(())
     }
 }

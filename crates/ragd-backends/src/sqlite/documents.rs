@@ -96,6 +96,32 @@ impl SqliteStore {
         .map_err(db_err)
     }
 
+    /// The tenant of each of these collections that exists (for an index that labels vectors
+    /// with their tenant).
+    pub async fn collection_tenants(
+        &self,
+        ids: &[CollectionId],
+    ) -> Result<Vec<(CollectionId, String)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(500) {
+            let mut qb = QueryBuilder::new(
+                "SELECT c.id, t.name FROM collections c JOIN tenants t ON t.id = c.tenant_id \
+                 WHERE c.id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for &id in batch {
+                sep.push_bind(i64::from(id));
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let id: i64 = row.try_get(0).map_err(db_err)?;
+                let tenant: String = row.try_get(1).map_err(db_err)?;
+                out.push((CollectionId::try_from(id).map_err(Error::internal)?, tenant));
+            }
+        }
+        Ok(out)
+    }
+
     /// The document with this source name in this scope, if any.
     pub async fn find_by_source(&self, scope: &Scope, source: &str) -> Result<Option<Document>> {
         let sql = format!(

@@ -61,5 +61,9 @@ async fn the_embedded_index_keeps_the_index_contract() {
 
 #[tokio::test]
 async fn the_memory_limiter_keeps_the_limiter_contract() {
-    contract_accounts::limiter(ragd_backends::compose::rate_limiter().as_ref()).await;
+    ragd_core::testing::contract_limits::limiter(
+        std::sync::Arc::new(ragd_backends::memory::limiter::MemoryRateLimiter::new()),
+        "memory",
+    )
+    .await;
 }

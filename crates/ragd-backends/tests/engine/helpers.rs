@@ -51,6 +51,8 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
         durability: Default::default(),
         postgres: None,
+        redis: None,
+        chroma: None,
     }
 }
 

@@ -73,6 +73,7 @@ async fn a_failed_index_update_is_retried_not_forgotten() {
         None,
         Arc::new(documents),
         conversations,
+        None,
     )
     .expect("service");
     let request = |bytes: &[u8]| ragd_core::service::IngestRequest {

@@ -1,7 +1,11 @@
 //! End-to-end tests of the engine through its real parts: all-MiniLM-L6-v2 on ONNX Runtime, a
 //! real SQLite file, the real HNSW index on disk, the real loaders. The model must be present
-//! (`make model`, which `make test` runs first); these tests never skip.
+//! (`make model`, which `make test` runs first); these tests never skip, except the Chroma ones
+//! (`chroma*.rs`), which need a Chroma server named by `RAGD_TEST_CHROMA_URL` and say so when it
+//! is not set.
 
+mod chroma;
+mod chroma_failures;
 mod contracts;
 mod corpus;
 mod embedding;
@@ -12,3 +16,4 @@ mod persistence;
 mod pg;
 mod pg_failures;
 mod postgres;
+mod redis;

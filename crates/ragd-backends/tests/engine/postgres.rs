@@ -79,3 +79,87 @@ async fn the_engine_answers_from_postgres() {
     let report = node.maintenance.check().await.expect("check");
     assert!(report.ok && report.vectors > 0, "{report:?}");
 }
+
+/// Jobs across instances: one claim per job while its lease lives (also when two instances
+/// claim at once), a dead holder's job taken over once the lease expires, the old holder's
+/// renewal refused, and staged files reachable from every instance until dropped.
+#[tokio::test]
+async fn jobs_are_claimed_once_and_taken_over_when_a_lease_expires() {
+    use std::time::Duration;
+
+    use ragd_core::jobs::{JobStatus, JobStore};
+
+    let url = fresh_database().await;
+    let a = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let b = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    let s = scope("default", "documents");
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one.txt"), dir.path().join("two.txt"));
+    std::fs::write(&one, b"first file").unwrap();
+    std::fs::write(&two, vec![7u8; 300_000]).unwrap();
+    let job = a.create_job("job-1", &s, 2).await.unwrap();
+    assert!(a.stages_uploads());
+    a.stage(&job.id, r#"{"files":[]}"#, &[&one, &two])
+        .await
+        .unwrap();
+    a.create_job("job-2", &s, 1).await.unwrap();
+
+    let lease = Duration::from_millis(1500);
+    let (x, y) = tokio::join!(a.claim_job("a", lease), b.claim_job("b", lease));
+    let by_a = x.unwrap().unwrap();
+    let mut claimed = vec![by_a.clone(), y.unwrap().unwrap()];
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        ["job-1", "job-2"],
+        "two claimers, two different jobs"
+    );
+    assert_eq!(
+        a.claim_job("a", lease).await.unwrap(),
+        None,
+        "no free job left"
+    );
+
+    // Staged files come back byte for byte on the other instance.
+    assert_eq!(b.staged_file("job-1", 0).await.unwrap(), b"first file");
+    assert_eq!(b.staged_file("job-1", 1).await.unwrap().len(), 300_000);
+    assert_eq!(
+        b.staged_manifest("job-1").await.unwrap().as_deref(),
+        Some(r#"{"files":[]}"#)
+    );
+
+    // The holder of job-1 renews it; the one of job-2 "dies" (stops renewing).
+    let holder_of = |id: &str| if id == by_a { "a" } else { "b" };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        a.renew_lease("job-1", holder_of("job-1"), lease)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let taken = b.claim_job("c", lease).await.unwrap();
+    assert_eq!(
+        taken.as_deref(),
+        Some("job-2"),
+        "the expired lease is taken over"
+    );
+    assert!(
+        !a.renew_lease("job-2", holder_of("job-2"), lease)
+            .await
+            .unwrap(),
+        "the old holder learns it lost the job"
+    );
+
+    // Released jobs are free at once; finished ones are never claimed.
+    a.release_job("job-2", "c").await.unwrap();
+    assert_eq!(
+        a.claim_job("d", lease).await.unwrap().as_deref(),
+        Some("job-2")
+    );
+    a.update_job("job-2", JobStatus::Succeeded, &[])
+        .await
+        .unwrap();
+    assert!(!a.renew_lease("job-2", "d", lease).await.unwrap());
+    a.drop_staged("job-1").await.unwrap();
+    assert!(b.staged_file("job-1", 0).await.is_err());
+}

@@ -2,8 +2,6 @@
 //! PostgreSQL, the in-memory limiter, Redis) must pass them. Each run uses tenants and keys of
 //! its own, so a shared database is fine.
 
-use std::time::Duration;
-
 use chrono::Utc;
 
 use crate::Error;
@@ -11,7 +9,6 @@ use crate::accounts::{
     AccessScope, ApiKey, ApiKeyStore, NewUser, Role, TenantStore, UserStore, Username,
 };
 use crate::jobs::{JobStatus, JobStore};
-use crate::limits::{Quota, RateLimiter};
 use crate::service::FileOutcome;
 use crate::testing::contract_documents::{scope, unique_tenant};
 use crate::types::DocumentId;
@@ -220,26 +217,4 @@ pub async fn jobs(store: &dyn JobStore) {
         store.job(&uuid::Uuid::new_v4().to_string()).await,
         Err(Error::NotFound(_))
     ));
-}
-
-/// A fixed-window limiter: `requests` pass per window and key, then it refuses with the time
-/// to wait; keys never share a count.
-pub async fn limiter(limiter: &dyn RateLimiter) {
-    let quota = Quota::new(3, Duration::from_secs(60)).expect("quota");
-    let key = format!("contract:{}", uuid::Uuid::new_v4().simple());
-    for remaining in [2, 1, 0] {
-        let d = limiter.hit(&key, quota).await.expect("hit");
-        assert!(d.allowed);
-        assert_eq!((d.limit, d.remaining), (3, remaining));
-        assert!(d.reset_after <= Duration::from_secs(60));
-    }
-    let refused = limiter.hit(&key, quota).await.expect("hit");
-    assert!(!refused.allowed);
-    assert_eq!(refused.remaining, 0);
-    assert!(refused.reset_after > Duration::ZERO && refused.reset_after <= Duration::from_secs(60));
-    let other = limiter
-        .hit(&format!("{key}:other"), quota)
-        .await
-        .expect("hit");
-    assert!(other.allowed, "another key has its own count");
 }

@@ -6,6 +6,7 @@ pub mod contract_accounts;
 pub mod contract_conversations;
 pub mod contract_documents;
 pub mod contract_index;
+pub mod contract_limits;
 
 use crate::ports::TokenCounter;
 

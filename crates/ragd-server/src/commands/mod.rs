@@ -15,8 +15,26 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ragd_backends::{Access, Backends, Node};
+use ragd_core::invalidation::Invalidation;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, KeysCommand, UsersCommand};
+
+/// Tells running instances that share REDIS_URL about a credential change made here, so they
+/// stop accepting it at once (without Redis they notice within RAGD_AUTH_CACHE_SECS).
+async fn announce(config: &ragd_backends::EngineConfig, change: Option<Invalidation>) {
+    let (Some(change), Some(redis)) = (change, config.redis.as_ref()) else {
+        return;
+    };
+    let sent = async {
+        let fleet = ragd_backends::compose::Fleet::connect(Some(redis)).await?;
+        fleet.bus.publish(change).await
+    };
+    if let Err(err) = sent.await {
+        eprintln!(
+            "warning: the change is stored, but running instances could not be told at once ({err}); they notice within RAGD_AUTH_CACHE_SECS"
+        );
+    }
+}
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -35,13 +53,29 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let backends = Backends::open(&config.store(), Access::Shared)
                 .await
                 .context("opening the database")?;
-            keys::run(backends.keys.as_ref(), cmd).await
+            let change = matches!(cmd, KeysCommand::Revoke { .. }).then_some(Invalidation::ApiKeys);
+            let code = keys::run(backends.keys.as_ref(), cmd).await?;
+            announce(&config, change).await;
+            Ok(code)
         }
         Command::Users(cmd) => {
             let backends = Backends::open(&config.store(), Access::Shared)
                 .await
                 .context("opening the database")?;
-            users::run(backends.users.as_ref(), cmd).await
+            let change = match &cmd {
+                UsersCommand::Disable { username, tenant }
+                | UsersCommand::Enable { username, tenant }
+                | UsersCommand::Passwd {
+                    username, tenant, ..
+                } => Some(Invalidation::User {
+                    tenant: tenant.clone(),
+                    username: username.clone(),
+                }),
+                UsersCommand::Create { .. } | UsersCommand::List { .. } => None,
+            };
+            let code = users::run(backends.users.as_ref(), cmd).await?;
+            announce(&config, change).await;
+            Ok(code)
         }
         Command::Ingest(args) => with_engine(&config, EngineCommand::Ingest(args)).await,
         Command::Query(args) => with_engine(&config, EngineCommand::Query(args)).await,

@@ -7,8 +7,9 @@ use ragd_backends::EngineConfig;
 use crate::app::App;
 use crate::cli::ServeCommand;
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (true: drain first, as a load balancer or an orchestrator asks) or SIGINT
+/// (false: stop now, as someone at a terminal asks).
+async fn shutdown_signal() -> bool {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "cannot listen for Ctrl-C");
@@ -30,8 +31,14 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
+        () = ctrl_c => {
+            tracing::info!("SIGINT received");
+            false
+        }
+        () = term => {
+            tracing::info!("SIGTERM received");
+            true
+        }
     }
 }
 

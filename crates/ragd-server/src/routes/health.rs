@@ -77,6 +77,12 @@ pub(crate) async fn live() -> Json<ProbeResponse> {
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = ProbeResponse), (status = 503, body = ragd_api::ErrorBody)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Json<ProbeResponse>> {
+    if state.is_draining() {
+        return Err(ApiError::unavailable(
+            "the server is shutting down",
+            std::time::Duration::from_secs(5),
+        ));
+    }
     state.services()?;
     state.status.ping().await?;
     Ok(Json(ProbeResponse {

@@ -112,6 +112,9 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.accounts.revoke_key(&principal.actor, &id).await?;
-    state.auth.forget_keys();
+    state
+        .auth
+        .announce(ragd_core::invalidation::Invalidation::ApiKeys)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -149,6 +149,28 @@ pub(crate) fn router(state: &AppState) -> Router {
         .layer(cors(&state.config.allowed_origins))
         .layer(middleware::from_fn(crate::headers::security_headers))
         .layer(middleware::from_fn_with_state(policy, request_middleware))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.draining),
+            close_while_draining,
+        ))
+}
+
+/// While the server drains before stopping, every response closes its connection: a proxy
+/// then opens a new one for its next request, which the stopped listener refuses, so the proxy
+/// retries it on another instance instead of sending it down a connection about to close.
+async fn close_while_draining(
+    axum::extract::State(draining): axum::extract::State<Arc<std::sync::atomic::AtomicBool>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if draining.load(std::sync::atomic::Ordering::Relaxed) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 #[cfg(test)]
@@ -180,6 +202,7 @@ mod tests {
             Arc::clone(&backends.users),
             Arc::clone(&backends.keys),
             config.jwt.clone(),
+            Arc::new(ragd_core::invalidation::LocalBus::default()),
         )
         .unwrap();
         AppState {
@@ -200,7 +223,7 @@ mod tests {
             model_id: "test-model".into(),
             load_failed: Arc::new(AtomicBool::new(false)),
             limits: crate::rate_limit::Limits {
-                limiter: ragd_backends::compose::rate_limiter(),
+                limiter: ragd_backends::compose::Fleet::local().limiter,
                 config: Arc::new(ServerConfig::for_tests().rate_limits),
             },
             redoc_js: None,

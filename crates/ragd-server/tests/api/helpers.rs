@@ -72,6 +72,7 @@ impl TestApp {
         cmd.arg("serve")
             .envs(env.iter().copied())
             .stdout(Stdio::piped());
+        crate::common::pgvector_when_asked(&mut cmd, env);
         cmd.stderr(std::fs::File::create(&log).expect("log file"));
         let mut child = cmd.spawn().expect("ragd serve starts");
         let stdout = child.stdout.take().expect("stdout");

@@ -53,11 +53,10 @@ async fn answers(app: &TestApp, token: &str) -> Vec<Vec<(String, String)>> {
 }
 
 fn run(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    ragd(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("ragd runs")
+    let mut cmd = ragd(data);
+    cmd.args(args).envs(env.iter().copied());
+    crate::common::pgvector_when_asked(&mut cmd, env);
+    cmd.output().expect("ragd runs")
 }
 
 #[tokio::test]

@@ -5,6 +5,11 @@
 //! With `RAGD_TEST_STORE=postgres` (and `RAGD_TEST_DATABASE_URL`, which `make test` provides),
 //! every command runs on PostgreSQL instead of SQLite: each data dir gets a database of its own,
 //! named after it, so a test that restarts a server on its data dir finds its data again.
+//!
+//! With `RAGD_TEST_STORE=chroma`, the vectors go to a Chroma server instead of the in-process
+//! index: `RAGD_TEST_CHROMA_URL` (`http://127.0.0.1:PORT`, as `scripts/chroma.sh start` prints
+//! it), else one this process starts in `/var/tmp/ragd-test-chroma`. Each data dir gets a Chroma
+//! collection of its own, named after it, for the same reason.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +34,13 @@ pub(crate) fn ragd_command(data_dir: &Path) -> Command {
         .env_remove("EMBEDDINGS_MODEL")
         .env_remove("RUST_LOG")
         .env_remove("DATABASE_URL")
+        .env_remove("CHROMA_HOST")
+        .env_remove("CHROMA_PORT")
+        .env_remove("CHROMA_SSL")
+        .env_remove("CHROMA_TENANT")
+        .env_remove("CHROMA_DATABASE")
+        .env_remove("CHROMA_AUTH_TOKEN")
+        .env_remove("RAGD_CHROMA_COLLECTION")
         // The extractive answer unless a test asks for a model (tests/api/generation.rs).
         .env("RAGD_GENERATOR", "extractive")
         .env_remove("LLM_MODEL")
@@ -37,7 +49,71 @@ pub(crate) fn ragd_command(data_dir: &Path) -> Command {
     if let Some(url) = database_for(data_dir) {
         cmd.env("DATABASE_URL", url);
     }
+    if on_chroma() {
+        let url = chroma_url();
+        cmd.env(
+            "CHROMA_HOST",
+            url.host_str().expect("RAGD_TEST_CHROMA_URL has a host"),
+        )
+        .env(
+            "CHROMA_PORT",
+            url.port_or_known_default()
+                .expect("RAGD_TEST_CHROMA_URL has a port")
+                .to_string(),
+        )
+        .env("CHROMA_SSL", (url.scheme() == "https").to_string())
+        .env(
+            "RAGD_CHROMA_COLLECTION",
+            format!("t_{:016x}", path_hash(data_dir)),
+        );
+    }
     cmd
+}
+
+/// A command a test points at PostgreSQL itself (`DATABASE_URL` in `env`) keeps its vectors in
+/// pgvector: ragd refuses Chroma beside PostgreSQL.
+#[allow(dead_code)] // used by the API tests only
+pub(crate) fn pgvector_when_asked(cmd: &mut Command, env: &[(&str, &str)]) {
+    if env.iter().any(|(name, _)| *name == "DATABASE_URL") {
+        cmd.env_remove("CHROMA_HOST");
+    }
+}
+
+/// Whether the vectors are in Chroma (`RAGD_TEST_STORE=chroma`).
+pub(crate) fn on_chroma() -> bool {
+    std::env::var("RAGD_TEST_STORE").is_ok_and(|s| s == "chroma")
+}
+
+/// The test Chroma: `RAGD_TEST_CHROMA_URL`, else one this process starts with
+/// `scripts/chroma.sh` in `/var/tmp/ragd-test-chroma` (reused while it runs).
+fn chroma_url() -> reqwest::Url {
+    static URL: std::sync::OnceLock<reqwest::Url> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let url = match std::env::var("RAGD_TEST_CHROMA_URL") {
+            Ok(url) => url,
+            Err(_) => {
+                let out = Command::new(root().join("scripts/chroma.sh"))
+                    .args(["start", "/var/tmp/ragd-test-chroma"])
+                    .output()
+                    .expect("scripts/chroma.sh runs");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            }
+        };
+        reqwest::Url::parse(url.trim()).expect("RAGD_TEST_CHROMA_URL is a URL")
+    })
+    .clone()
+}
+
+fn path_hash(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Everything the store holds for `data_dir`, as bytes: the SQLite file, or a `pg_dump` of its
@@ -72,10 +148,7 @@ fn database_for(data_dir: &Path) -> Option<String> {
     if !on_postgres() {
         return None;
     }
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    data_dir.hash(&mut hasher);
-    Some(database_named(&format!("d_{:016x}", hasher.finish())))
+    Some(database_named(&format!("d_{:016x}", path_hash(data_dir))))
 }
 
 /// The test PostgreSQL: `RAGD_TEST_DATABASE_URL` (`make test` starts one), else one this

@@ -1,0 +1,248 @@
+//! The worker of one instance: claims jobs, renews their leases, ingests their staged files in
+//! order and records each result (see the module docs of [`crate::jobs`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ragd_core::FileOutcome;
+use ragd_core::RagService;
+use ragd_core::jobs::{JobStatus, JobStore};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::POLL_EVERY;
+use super::staging::{MANIFEST, Manifest, StagedFile, ingest_bytes};
+
+pub(super) struct Worker {
+    /// This worker's name in the leases it holds.
+    pub(super) owner: String,
+    pub(super) service: Arc<RagService>,
+    pub(super) store: Arc<dyn JobStore>,
+    pub(super) uploads: PathBuf,
+    pub(super) file_attempts: u32,
+    pub(super) lease: Duration,
+    pub(super) cancel: CancellationToken,
+    pub(super) wake: Arc<Notify>,
+}
+
+pub(super) fn failed_file(source: &str, error: String) -> FileOutcome {
+    FileOutcome::failed(source, error)
+}
+
+impl Worker {
+    pub(super) async fn run(self) {
+        loop {
+            while !self.cancel.is_cancelled() {
+                match self.store.claim_job(&self.owner, self.lease).await {
+                    // After a job that ended on an error, wait for the next poll: a store that
+                    // keeps failing is not hammered in a loop.
+                    Ok(Some(id)) => {
+                        if !self.run_claimed(&id).await {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot claim ingestion jobs now");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL_EVERY) => {}
+            }
+        }
+    }
+
+    /// Runs a claimed job, renewing its lease meanwhile; stops between files when the lease is
+    /// lost (another worker has the job) or the instance stops (the job is given back). False
+    /// when the job ended on an error.
+    async fn run_claimed(&self, id: &str) -> bool {
+        tracing::info!(job = %id, owner = %self.owner, "claimed an ingestion job");
+        let stop = self.cancel.child_token();
+        let renewer = tokio::spawn(renew(
+            Arc::clone(&self.store),
+            id.to_owned(),
+            self.owner.clone(),
+            self.lease,
+            stop.clone(),
+        ));
+        let result = self.run_job(id, &stop).await;
+        let lost = stop.is_cancelled() && !self.cancel.is_cancelled();
+        stop.cancel();
+        renewer.abort();
+        let ok = match result {
+            Err(_) if lost => true,
+            Err(err) => {
+                tracing::error!(job = %id, error = %err, "ingestion job failed");
+                self.fail_job(id).await;
+                false
+            }
+            Ok(()) => true,
+        };
+        if self.cancel.is_cancelled()
+            && let Err(err) = self.store.release_job(id, &self.owner).await
+        {
+            tracing::warn!(job = %id, %err, "could not give the job back; another instance takes it when its lease expires");
+        }
+        ok
+    }
+
+    /// Ends a job the worker could not run: `failed`, with what it did so far, staging removed.
+    async fn fail_job(&self, id: &str) {
+        let mut files = self
+            .store
+            .job(id)
+            .await
+            .map(|j| j.files)
+            .unwrap_or_default();
+        files.push(failed_file(
+            "*",
+            "the job stopped on an internal error (see the server log)".into(),
+        ));
+        if let Err(err) = self.store.update_job(id, JobStatus::Failed, &files).await {
+            tracing::error!(job = %id, error = %err, "could not mark the job failed");
+        }
+        self.drop_staged(id).await;
+    }
+
+    async fn drop_staged(&self, id: &str) {
+        if let Err(err) = self.store.drop_staged(id).await {
+            tracing::warn!(job = %id, %err, "could not remove the staged files");
+        }
+        if let Err(err) = tokio::fs::remove_dir_all(self.uploads.join(id)).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(job = %id, %err, "could not remove the staging folder");
+        }
+    }
+
+    async fn manifest(&self, id: &str) -> Result<Manifest, String> {
+        let raw = if self.store.stages_uploads() {
+            match self.store.staged_manifest(id).await {
+                Ok(Some(raw)) => raw.into_bytes(),
+                Ok(None) => return Err("no staged manifest".into()),
+                Err(err) => return Err(err.to_string()),
+            }
+        } else {
+            tokio::fs::read(self.uploads.join(id).join(MANIFEST))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        serde_json::from_slice(&raw).map_err(|e| e.to_string())
+    }
+
+    async fn staged_file(
+        &self,
+        id: &str,
+        index: u32,
+        file: &StagedFile,
+    ) -> ragd_core::Result<Vec<u8>> {
+        if self.store.stages_uploads() {
+            self.store.staged_file(id, index).await
+        } else {
+            tokio::fs::read(self.uploads.join(id).join(&file.path))
+                .await
+                .map_err(|e| ragd_core::Error::internal(e.to_string()))
+        }
+    }
+
+    async fn run_job(&self, id: &str, stop: &CancellationToken) -> ragd_core::Result<()> {
+        let job = self.store.job(id).await?;
+        if job.status.is_finished() {
+            return Ok(());
+        }
+        let manifest = match self.manifest(id).await {
+            Ok(manifest) => manifest,
+            Err(err) => {
+                let lost = failed_file("*", format!("the staged upload is gone: {err}"));
+                self.store
+                    .update_job(id, JobStatus::Failed, &[lost])
+                    .await?;
+                self.drop_staged(id).await;
+                return Ok(());
+            }
+        };
+        let mut files = job.files;
+        self.store
+            .update_job(id, JobStatus::Running, &files)
+            .await?;
+        for file in manifest.files.iter().skip(files.len()) {
+            if stop.is_cancelled() {
+                return Ok(()); // stays `running`; resumed by whoever claims it next
+            }
+            let index = u32::try_from(files.len()).map_err(ragd_core::Error::internal)?;
+            let attempts = self.store.start_file(id, index).await?;
+            let done = if attempts > self.file_attempts {
+                tracing::warn!(job = %id, source = %file.name, attempts, "failing a file whose ingestion never finished");
+                failed_file(
+                    &file.name,
+                    format!(
+                        "ingestion of this file was cut short {} times (the server stopped or crashed); not retried",
+                        attempts - 1
+                    ),
+                )
+            } else {
+                let bytes = self.staged_file(id, index, file).await;
+                ingest_bytes(
+                    &self.service,
+                    &job.scope,
+                    &file.name,
+                    bytes,
+                    &manifest.metadata,
+                )
+                .await
+            };
+            if stop.is_cancelled() && !self.cancel.is_cancelled() {
+                // The lease was lost mid-file: the new holder redoes this file (a no-op if it
+                // was stored), and its results are the job's.
+                return Ok(());
+            }
+            files.push(done);
+            self.store
+                .update_job(id, JobStatus::Running, &files)
+                .await?;
+        }
+        let failed = files
+            .iter()
+            .any(|f| matches!(f, FileOutcome::Failed { .. }));
+        let status = if failed {
+            JobStatus::Failed
+        } else {
+            JobStatus::Succeeded
+        };
+        self.store.update_job(id, status, &files).await?;
+        tracing::info!(job = %id, status = status.as_str(), "ingestion job finished");
+        self.drop_staged(id).await;
+        Ok(())
+    }
+}
+
+/// Renews a lease every third of its length until `stop`; cancels `stop` when the lease is
+/// found lost.
+async fn renew(
+    store: Arc<dyn JobStore>,
+    id: String,
+    owner: String,
+    lease: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(lease / 3) => {}
+        }
+        match store.renew_lease(&id, &owner, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = %id, "lost the lease of an ingestion job; another instance has it");
+                stop.cancel();
+                return;
+            }
+            Err(err) => tracing::warn!(job = %id, %err, "could not renew a job lease; retrying"),
+        }
+    }
+}
