@@ -111,10 +111,12 @@ tree_pids() {
   echo "$p"
   for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do tree_pids "$c"; done
 }
-tree_cpu_ticks() { # utime+stime of a process tree, USER_HZ ticks
+tree_cpu_ticks() { # CPU of a process tree, USER_HZ ticks: utime+stime of each live process, plus
+  # cutime+cstime (its reaped children's), so a process that ends mid-point (a PostgreSQL backend)
+  # still counts, through its parent
   local sum=0 p v
   for p in $(tree_pids "$1"); do
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || true)
     sum=$((sum + ${v:-0}))
   done
   echo "$sum"

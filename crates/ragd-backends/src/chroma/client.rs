@@ -60,7 +60,8 @@ impl Client {
         url
     }
 
-    fn collections_url(&self, rest: &[&str]) -> Url {
+    /// `api/v2/tenants/T/databases/D` followed by `rest`.
+    fn database_url(&self, rest: &[&str]) -> Url {
         let mut segments = vec![
             "api",
             "v2",
@@ -68,10 +69,15 @@ impl Client {
             &self.tenant,
             "databases",
             &self.database,
-            "collections",
         ];
         segments.extend_from_slice(rest);
         self.url(&segments)
+    }
+
+    fn collections_url(&self, rest: &[&str]) -> Url {
+        let mut segments = vec!["collections"];
+        segments.extend_from_slice(rest);
+        self.database_url(&segments)
     }
 
     async fn call<T: DeserializeOwned, B: Serialize>(
@@ -162,14 +168,7 @@ impl Client {
                 other?;
             }
         }
-        let database = self.url(&[
-            "api",
-            "v2",
-            "tenants",
-            &self.tenant,
-            "databases",
-            &self.database,
-        ]);
+        let database = self.database_url(&[]);
         match self.call::<Value, _>(Method::GET, database, NO_BODY).await {
             Err(failure) if failure.is_not_found() => {
                 let url = self.url(&["api", "v2", "tenants", &self.tenant, "databases"]);

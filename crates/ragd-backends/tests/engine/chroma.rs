@@ -18,7 +18,7 @@ use ragd_core::testing::{contract_documents, contract_index};
 use ragd_core::types::{DocumentId, Embedding};
 use serde_json::{Value, json};
 
-use crate::helpers::{embedder, retrieve};
+use crate::helpers::embedder;
 
 /// The test server's URL, or `None` (with a notice) when the tests should not run.
 pub(crate) fn server() -> Option<reqwest::Url> {
@@ -234,27 +234,5 @@ async fn the_engine_answers_from_chroma() {
     let node = ragd_backends::Node::open(&engine_config, embedder())
         .await
         .expect("node on chroma");
-    let s = crate::helpers::scope("default", "documents");
-    for (name, bytes) in crate::helpers::corpus() {
-        crate::helpers::ingest(&node, &s, &name, &bytes)
-            .await
-            .expect("ingest");
-    }
-    let hits = node
-        .service
-        .retrieve(&retrieve(
-            "default",
-            None,
-            "How do plants turn light into chemical energy?",
-            3,
-            0.3,
-        ))
-        .await
-        .expect("search");
-    assert_eq!(
-        hits[0].chunk.document.source.source, "photosynthesis.pdf",
-        "{hits:?}"
-    );
-    let report = node.maintenance.check().await.expect("check");
-    assert!(report.ok && report.vectors > 0, "{report:?}");
+    crate::helpers::answers_from_the_corpus(&node).await;
 }

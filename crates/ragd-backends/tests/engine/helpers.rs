@@ -124,3 +124,29 @@ pub(crate) fn corpus() -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Ingests the test corpus into `node` and checks that a question finds its page and that the
+/// store's check passes: the engine end to end on whatever store `node` was opened on.
+pub(crate) async fn answers_from_the_corpus(node: &ragd_backends::Node) {
+    let s = scope("default", "documents");
+    for (name, bytes) in corpus() {
+        ingest(node, &s, &name, &bytes).await.expect("ingest");
+    }
+    let hits = node
+        .service
+        .retrieve(&retrieve(
+            "default",
+            None,
+            "How do plants turn light into chemical energy?",
+            3,
+            0.3,
+        ))
+        .await
+        .expect("search");
+    assert_eq!(
+        hits[0].chunk.document.source.source, "photosynthesis.pdf",
+        "{hits:?}"
+    );
+    let report = node.maintenance.check().await.expect("check");
+    assert!(report.ok && report.vectors > 0, "{report:?}");
+}

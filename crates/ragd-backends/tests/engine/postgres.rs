@@ -4,7 +4,7 @@
 use ragd_backends::postgres::{PgOptions, PgStore};
 use ragd_core::testing::{contract_accounts, contract_conversations, contract_documents};
 
-use crate::helpers::{config, corpus, embedder, retrieve, scope};
+use crate::helpers::{config, embedder, scope};
 use crate::pg::fresh_database;
 
 async fn store() -> PgStore {
@@ -55,29 +55,7 @@ async fn the_engine_answers_from_postgres() {
     let node = ragd_backends::Node::open(&config, embedder())
         .await
         .expect("node on postgres");
-    let s = scope("default", "documents");
-    for (name, bytes) in corpus() {
-        crate::helpers::ingest(&node, &s, &name, &bytes)
-            .await
-            .expect("ingest");
-    }
-    let hits = node
-        .service
-        .retrieve(&retrieve(
-            "default",
-            None,
-            "How do plants turn light into chemical energy?",
-            3,
-            0.3,
-        ))
-        .await
-        .expect("search");
-    assert_eq!(
-        hits[0].chunk.document.source.source, "photosynthesis.pdf",
-        "{hits:?}"
-    );
-    let report = node.maintenance.check().await.expect("check");
-    assert!(report.ok && report.vectors > 0, "{report:?}");
+    crate::helpers::answers_from_the_corpus(&node).await;
 }
 
 /// Jobs across instances: one claim per job while its lease lives (also when two instances

@@ -117,17 +117,7 @@ async fn without_redis_the_fleet_keeps_answering_and_the_shared_quota_returns() 
         return;
     };
     let admin = fleet.token().await;
-    fleet
-        .upload_corpus(
-            &admin,
-            &[
-                "tides-and-moon.txt",
-                "sqlite-wal-mode.md",
-                "rust-borrow-checker.md",
-                "composting.txt",
-            ],
-        )
-        .await;
+    fleet.upload_corpus(&admin, crate::load::LOAD_CORPUS).await;
     let (_, key) = fleet.create_key(&admin, &["query"]).await;
 
     let load = Load::start(&fleet.bases(), &key, 3);

@@ -9,6 +9,14 @@ use tokio::sync::Mutex;
 
 use crate::fleet::question_body;
 
+/// The documents the load tests ask about (the questions of [`Load`] are answered from them).
+pub(crate) const LOAD_CORPUS: &[&str] = &[
+    "tides-and-moon.txt",
+    "sqlite-wal-mode.md",
+    "rust-borrow-checker.md",
+    "composting.txt",
+];
+
 /// Questions about the files `tests/corpus/docs` the load tests upload.
 const QUESTIONS: [&str; 4] = [
     "What causes spring tides?",

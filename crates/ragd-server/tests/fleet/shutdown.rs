@@ -24,17 +24,7 @@ async fn sigterm_under_load_through_nginx_fails_no_request() {
         return;
     };
     let admin = fleet.token().await;
-    fleet
-        .upload_corpus(
-            &admin,
-            &[
-                "tides-and-moon.txt",
-                "sqlite-wal-mode.md",
-                "rust-borrow-checker.md",
-                "composting.txt",
-            ],
-        )
-        .await;
+    fleet.upload_corpus(&admin, crate::load::LOAD_CORPUS).await;
 
     let load = Load::start(&[fleet.nginx.base.clone()], &admin, 4);
     load.wait_for(40, "before the SIGTERM").await;
