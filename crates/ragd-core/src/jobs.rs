@@ -111,6 +111,19 @@ pub trait JobStore: Send + Sync {
     /// Extends `owner`'s lease on a job; false when it is no longer `owner`'s (it expired and
     /// another worker took the job, or the job is gone).
     async fn renew_lease(&self, id: &str, owner: &str, lease: Duration) -> Result<bool>;
+    /// Records the status and results of a job `owner` claimed, only while the claim is still
+    /// `owner`'s: false (nothing written) once another worker has taken the job over, so a
+    /// worker that was paused past its lease cannot overwrite the new holder's progress.
+    async fn update_claimed(
+        &self,
+        id: &str,
+        owner: &str,
+        status: JobStatus,
+        files: &[FileOutcome],
+    ) -> Result<bool> {
+        let _ = owner; // one worker per store: nothing to fence
+        self.update_job(id, status, files).await.map(|()| true)
+    }
     /// Gives a job back (a stopping worker), so another one can claim it at once.
     async fn release_job(&self, id: &str, owner: &str) -> Result<()>;
     /// Whether staged files live in the store (shared by every instance) rather than in the

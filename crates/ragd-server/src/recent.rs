@@ -5,10 +5,12 @@
 //! An entry is only ever used to *accept*: when the cached record would refuse (a token epoch
 //! other than the token's, a disabled user, a revoked key…) the authenticator reads the database
 //! again, so a new password or a re-enabled user works at once. A key revoked through this
-//! server's `DELETE /keys/{id}` is forgotten at once. What the cache can delay, by at most its
-//! lifetime (`RAGD_AUTH_CACHE_SECS`, 1 s by default; 0 turns it off), is a revocation made by
-//! another process — `ragd users passwd|disable` or `ragd keys revoke` beside the server, or
-//! another instance on a shared database.
+//! server's `DELETE /keys/{id}` is forgotten at once. Without Redis, what the cache can delay,
+//! by at most its lifetime (`RAGD_AUTH_CACHE_SECS`, 1 s by default; 0 turns it off), is a
+//! revocation made by another process — `ragd users passwd|disable` or `ragd keys revoke` beside
+//! the server, or another instance on a shared database. With Redis, those changes are announced
+//! on the invalidation bus and forgotten at once everywhere; a [`Gate`] turns the cache off
+//! while the bus cannot deliver.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -153,6 +153,32 @@ impl JobStore for PgStore {
         Ok(renewed.rows_affected() == 1)
     }
 
+    async fn update_claimed(
+        &self,
+        id: &str,
+        owner: &str,
+        status: JobStatus,
+        files: &[FileOutcome],
+    ) -> Result<bool> {
+        let files = serde_json::to_string(files).map_err(Error::internal)?;
+        // Idempotent: it sets the same values again.
+        let updated = retrying("update_claimed", || async {
+            Ok(sqlx::query(
+                "UPDATE jobs SET status = $1, files = $2::jsonb, updated_at = now() \
+                 WHERE id = $3 AND lease_owner = $4",
+            )
+            .bind(status.as_str())
+            .bind(&files)
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+        })
+        .await?;
+        Ok(updated == 1)
+    }
+
     async fn release_job(&self, id: &str, owner: &str) -> Result<()> {
         retrying("release_job", || async {
             sqlx::query(

@@ -127,6 +127,18 @@ async fn jobs_are_claimed_once_and_taken_over_when_a_lease_expires() {
             .unwrap(),
         "the old holder learns it lost the job"
     );
+    assert!(
+        !a.update_claimed("job-2", holder_of("job-2"), JobStatus::Running, &[])
+            .await
+            .unwrap(),
+        "and cannot record progress any more"
+    );
+    assert!(
+        b.update_claimed("job-2", "c", JobStatus::Running, &[])
+            .await
+            .unwrap(),
+        "the new holder can"
+    );
 
     // Released jobs are free at once; finished ones are never claimed.
     a.release_job("job-2", "c").await.unwrap();

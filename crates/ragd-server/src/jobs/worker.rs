@@ -103,10 +103,35 @@ impl Worker {
             "*",
             "the job stopped on an internal error (see the server log)".into(),
         ));
-        if let Err(err) = self.store.update_job(id, JobStatus::Failed, &files).await {
-            tracing::error!(job = %id, error = %err, "could not mark the job failed");
+        match self
+            .store
+            .update_claimed(id, &self.owner, JobStatus::Failed, &files)
+            .await
+        {
+            Ok(true) => self.drop_staged(id).await,
+            Ok(false) => {} // another worker has the job now
+            Err(err) => tracing::error!(job = %id, error = %err, "could not mark the job failed"),
         }
-        self.drop_staged(id).await;
+    }
+
+    /// Records progress while the claim is ours; when it is not any more, stops the run
+    /// (`stop`) and says so.
+    async fn record(
+        &self,
+        id: &str,
+        status: JobStatus,
+        files: &[FileOutcome],
+        stop: &CancellationToken,
+    ) -> ragd_core::Result<bool> {
+        let ours = self
+            .store
+            .update_claimed(id, &self.owner, status, files)
+            .await?;
+        if !ours {
+            tracing::warn!(job = %id, "another instance took this job over; stopping");
+            stop.cancel();
+        }
+        Ok(ours)
     }
 
     async fn drop_staged(&self, id: &str) {
@@ -159,17 +184,16 @@ impl Worker {
             Ok(manifest) => manifest,
             Err(err) => {
                 let lost = failed_file("*", format!("the staged upload is gone: {err}"));
-                self.store
-                    .update_job(id, JobStatus::Failed, &[lost])
-                    .await?;
-                self.drop_staged(id).await;
+                if self.record(id, JobStatus::Failed, &[lost], stop).await? {
+                    self.drop_staged(id).await;
+                }
                 return Ok(());
             }
         };
         let mut files = job.files;
-        self.store
-            .update_job(id, JobStatus::Running, &files)
-            .await?;
+        if !self.record(id, JobStatus::Running, &files, stop).await? {
+            return Ok(());
+        }
         for file in manifest.files.iter().skip(files.len()) {
             if stop.is_cancelled() {
                 return Ok(()); // stays `running`; resumed by whoever claims it next
@@ -202,9 +226,9 @@ impl Worker {
                 return Ok(());
             }
             files.push(done);
-            self.store
-                .update_job(id, JobStatus::Running, &files)
-                .await?;
+            if !self.record(id, JobStatus::Running, &files, stop).await? {
+                return Ok(());
+            }
         }
         let failed = files
             .iter()
@@ -214,9 +238,10 @@ impl Worker {
         } else {
             JobStatus::Succeeded
         };
-        self.store.update_job(id, status, &files).await?;
-        tracing::info!(job = %id, status = status.as_str(), "ingestion job finished");
-        self.drop_staged(id).await;
+        if self.record(id, status, &files, stop).await? {
+            tracing::info!(job = %id, status = status.as_str(), "ingestion job finished");
+            self.drop_staged(id).await;
+        }
         Ok(())
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Fleet {
     pub(crate) nginx: Nginx,
     /// Their Redis.
     pub(crate) redis: Redis,
+    /// Their database's URL.
+    pub(crate) database: String,
     /// A client for the test's requests.
     pub(crate) client: reqwest::Client,
     // Declared last: the next fleet starts once this one is gone.
@@ -80,6 +82,7 @@ impl Fleet {
             nodes,
             nginx,
             redis,
+            database,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()

@@ -1,7 +1,7 @@
 //! What one instance learns, every instance knows: a document uploaded through nginx (stored by
 //! whichever instance nginx chose) is found by each instance asked directly, and an API key
-//! revoked on one instance is refused by the others within a second, though they had just
-//! accepted it (and cached that).
+//! revoked on one instance, or a user disabled with `ragd users` beside them, is refused by the
+//! others within a second, though they had just accepted it (and cached that for a minute).
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,9 @@ async fn a_document_uploaded_through_nginx_is_found_by_every_instance() {
 
 #[tokio::test]
 async fn a_key_revoked_on_one_instance_is_refused_by_all_within_a_second() {
-    let Some(fleet) = Fleet::start(&[]).await else {
+    // Credentials cached for a minute: what stops the key elsewhere is the announcement over
+    // Redis, not the cache expiring.
+    let Some(fleet) = Fleet::start(&[LONG_AUTH_CACHE]).await else {
         return;
     };
     let admin = fleet.token().await;
@@ -100,6 +102,66 @@ async fn a_key_revoked_on_one_instance_is_refused_by_all_within_a_second() {
     // And through nginx, whichever instance answers.
     for _ in 0..3 {
         assert_eq!(get(&fleet, &fleet.nginx.base, &secret).await.status(), 401);
+    }
+}
+
+/// Credentials cached for a minute (the default is 1 s).
+const LONG_AUTH_CACHE: (&str, &str) = ("RAGD_AUTH_CACHE_SECS", "60");
+
+/// `ragd users disable` beside the fleet (the CLI on the same database and Redis): the user's
+/// token is refused by every instance within a second, though each had it cached for a minute.
+#[tokio::test]
+async fn a_user_disabled_from_the_cli_is_refused_by_all_within_a_second() {
+    let Some(fleet) = Fleet::start(&[LONG_AUTH_CACHE]).await else {
+        return;
+    };
+    let admin = fleet.token().await;
+    let body = json!({"username": "ops", "password": "ops-long-password", "role": "member"});
+    let r = fleet
+        .client
+        .post(fleet.url("/users"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "create the user");
+    let r = fleet
+        .client
+        .post(fleet.url("/auth/login"))
+        .form(&[("username", "ops"), ("password", "ops-long-password")])
+        .send()
+        .await
+        .unwrap();
+    let login: Value = r.json().await.expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    for _ in 0..2 {
+        for base in fleet.bases() {
+            assert_eq!(get(&fleet, &base, &token).await.status(), 200, "{base}");
+        }
+    }
+
+    let cli_dir = tempfile::tempdir().expect("tempdir");
+    let out = crate::common::ragd_command(cli_dir.path())
+        .args(["users", "disable", "ops"])
+        .env("DATABASE_URL", &fleet.database)
+        .env("REDIS_URL", fleet.redis.url())
+        .output()
+        .expect("ragd users disable");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let disabled = Instant::now();
+    let took = tokio::join!(
+        refused_after(&fleet, &fleet.nodes[0].base, &token, disabled),
+        refused_after(&fleet, &fleet.nodes[1].base, &token, disabled),
+        refused_after(&fleet, &fleet.nodes[2].base, &token, disabled),
+    );
+    eprintln!("disabled user refused after {took:?}");
+    for took in [took.0, took.1, took.2] {
+        assert!(took < Duration::from_secs(1), "accepted for {took:?}");
     }
 }
 
