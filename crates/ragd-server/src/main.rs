@@ -15,6 +15,7 @@ mod jobs;
 mod jwks;
 mod jwt_config;
 mod llm_config;
+mod passwords;
 mod rate_limit;
 mod recent;
 mod redis_config;
