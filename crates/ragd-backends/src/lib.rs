@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+mod webhook_rows;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,11 +3,17 @@
 //! private PKI), explicit connect and total timeouts, a `ragd/<version>` user agent, redirects
 //! only to https (at most 3), and bodies read with a size cap so a misbehaving server cannot
 //! exhaust memory.
+//!
+//! Every call carries the W3C trace context of the span it is made in ([`with_trace_context`]):
+//! the called service's spans join the caller's trace. Without trace export (the server installs
+//! no OpenTelemetry layer nor propagator) nothing is added.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Settings of the outbound client.
 #[derive(Debug, Clone)]
@@ -67,14 +73,49 @@ pub fn client(config: &OutboundConfig) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the outbound HTTP client")
 }
 
+/// Writes a propagator's fields into request headers (a field that is no valid header value
+/// is left out).
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// The trace context headers (`traceparent`, and `tracestate` when there is one) of the
+/// current span; empty when it has no valid context.
+pub fn trace_context_headers() -> HeaderMap {
+    let context = tracing::Span::current().context();
+    let mut headers = HeaderMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
+    });
+    headers
+}
+
+/// `request` with the current span's trace context headers (see [`trace_context_headers`]).
+pub fn with_trace_context(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    let headers = trace_context_headers();
+    if headers.is_empty() {
+        request
+    } else {
+        request.headers(headers)
+    }
+}
+
 /// GETs `url` and returns its body, refusing a non-2xx status or a body over `max_bytes`.
 pub async fn get_bytes(
     client: &reqwest::Client,
     url: &reqwest::Url,
     max_bytes: usize,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut response = client
-        .get(url.clone())
+    let mut response = with_trace_context(client.get(url.clone()))
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;

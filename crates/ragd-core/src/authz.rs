@@ -79,6 +79,9 @@ pub enum Action<'a> {
     },
     /// Revoke an API key of the actor's tenant.
     RevokeKey,
+    /// Register, read, change or delete the webhooks of the actor's tenant (they receive every
+    /// query of the tenant, so only its admins may).
+    ManageWebhooks,
 }
 
 /// The authorization rules of one deployment.
@@ -131,7 +134,7 @@ impl AccessPolicy {
     pub fn authorize(&self, actor: &Actor, action: &Action<'_>) -> Result<()> {
         match *action {
             Action::ListTenants | Action::CreateTenant => actor.require(AccessScope::Platform),
-            Action::ListUsers | Action::ListKeys | Action::RevokeKey => {
+            Action::ListUsers | Action::ListKeys | Action::RevokeKey | Action::ManageWebhooks => {
                 actor.require(AccessScope::Admin)
             }
             Action::CreateUser { tenant, role } => {

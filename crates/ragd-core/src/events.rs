@@ -33,6 +33,27 @@ pub enum Event {
         /// Its source name.
         source: String,
     },
+    /// A file of an ingestion job could not be ingested.
+    IngestionFailed {
+        /// The job.
+        job_id: String,
+        /// Where it was going.
+        scope: Scope,
+        /// The file's name.
+        source: String,
+        /// Why, in words the uploader can act on.
+        reason: String,
+    },
+}
+
+tokio::task_local! {
+    /// The id of the request (or job) whose work is running, for the events it records.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request or job being served (empty outside one).
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
 impl Event {
@@ -41,15 +62,16 @@ impl Event {
         match self {
             Self::DocumentStored { .. } => "document_stored",
             Self::DocumentDeleted { .. } => "document_deleted",
+            Self::IngestionFailed { .. } => "ingestion_failed",
         }
     }
 
     /// The tenant the event belongs to: only its subscribers may see it.
     pub fn tenant(&self) -> &str {
         match self {
-            Self::DocumentStored { scope, .. } | Self::DocumentDeleted { scope, .. } => {
-                scope.tenant.as_str()
-            }
+            Self::DocumentStored { scope, .. }
+            | Self::DocumentDeleted { scope, .. }
+            | Self::IngestionFailed { scope, .. } => scope.tenant.as_str(),
         }
     }
 }

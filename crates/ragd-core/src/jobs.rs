@@ -114,16 +114,15 @@ pub trait JobStore: Send + Sync {
     /// Records the status and results of a job `owner` claimed, only while the claim is still
     /// `owner`'s: false (nothing written) once another worker has taken the job over, so a
     /// worker that was paused past its lease cannot overwrite the new holder's progress.
+    /// `events` (a file that failed) are recorded in the same transaction.
     async fn update_claimed(
         &self,
         id: &str,
         owner: &str,
         status: JobStatus,
         files: &[FileOutcome],
-    ) -> Result<bool> {
-        let _ = owner; // one worker per store: nothing to fence
-        self.update_job(id, status, files).await.map(|()| true)
-    }
+        events: &[crate::events::Event],
+    ) -> Result<bool>;
     /// Gives a job back (a stopping worker), so another one can claim it at once.
     async fn release_job(&self, id: &str, owner: &str) -> Result<()>;
     /// Whether staged files live in the store (shared by every instance) rather than in the

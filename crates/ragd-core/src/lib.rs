@@ -22,6 +22,7 @@ pub mod query_cache;
 pub mod relevance;
 pub mod service;
 pub mod types;
+pub mod webhooks;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

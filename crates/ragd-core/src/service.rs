@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tracing::instrument;
+use tracing::{Instrument, instrument};
 
 use crate::answer::{Answer, ComposerConfig};
 
 mod answering;
 mod conversation;
 mod guarded;
+mod meters;
 mod outcome;
 
 use crate::chunking::Chunker;
@@ -31,6 +32,7 @@ pub use answering::{
 };
 pub use conversation::{ConversationKey, Dialogue, FOLLOW_UP_REWRITTEN};
 pub use guarded::{CONVERSATION_NOT_SAVED, GuardedHits, GuardedOutcome};
+use meters::IngestFailure;
 pub use outcome::FileOutcome;
 
 /// Explicit limits of the pipelines; every one is configurable.
@@ -169,25 +171,43 @@ impl RagService {
     /// name, a replacement of its chunks when they changed.
     #[instrument(skip_all, fields(source = %req.source, bytes = req.bytes.len()), err(level = "debug"))]
     pub async fn ingest(&self, req: IngestRequest) -> Result<IngestOutcome> {
+        let result = self.ingest_stages(req).await;
+        meters::ingested(&result);
+        result.map_err(|(_, err)| err)
+    }
+
+    /// [`Self::ingest`], its error tagged with the stage that failed.
+    async fn ingest_stages(
+        &self,
+        req: IngestRequest,
+    ) -> std::result::Result<IngestOutcome, (IngestFailure, Error)> {
         let size = req.bytes.len() as u64;
         if size > self.parts.limits.max_document_bytes {
-            return Err(Error::invalid(format!(
-                "{}: {size} bytes is over the limit of {} bytes per document",
-                req.source, self.parts.limits.max_document_bytes
-            )));
+            return Err((
+                IngestFailure::TooLarge,
+                Error::invalid(format!(
+                    "{}: {size} bytes is over the limit of {} bytes per document",
+                    req.source, self.parts.limits.max_document_bytes
+                )),
+            ));
         }
         let content_hash = sha256_hex(&req.bytes);
         let existing = self
             .parts
             .store
             .find_by_source(&req.scope, &req.source)
-            .await?;
+            .await
+            .map_err(IngestFailure::Storage.at())?;
         if let Some(document) = existing
             .as_ref()
             .filter(|d| d.source.content_hash == content_hash)
         {
             // "Unchanged" promises the stored version is searchable.
-            self.parts.store.settle().await?;
+            self.parts
+                .store
+                .settle()
+                .await
+                .map_err(IngestFailure::Storage.at())?;
             return Ok(IngestOutcome::Unchanged {
                 document: document.clone(),
             });
@@ -196,13 +216,19 @@ impl RagService {
             .extract_and_chunk(req.source.clone(), req.bytes)
             .await?;
         let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
-        let vectors = self.parts.embedder.embed(texts).await?;
+        let vectors = self
+            .parts
+            .embedder
+            .embed(texts)
+            .await
+            .map_err(IngestFailure::Embedding.at())?;
         let id = existing.map_or_else(DocumentId::new, |d| d.id);
         let event = Event::DocumentStored {
             document_id: id,
             scope: req.scope.clone(),
             source: req.source.clone(),
-            chunks: u32::try_from(chunks.len()).map_err(Error::internal)?,
+            chunks: u32::try_from(chunks.len())
+                .map_err(|e| (IngestFailure::TooLarge, Error::internal(e)))?,
         };
         let new = NewDocument {
             id,
@@ -223,7 +249,12 @@ impl RagService {
             metadata: req.metadata,
             chunks: chunks.into_iter().zip(vectors).collect(),
         };
-        let stored = self.parts.store.put_document(new, &[event]).await?;
+        let stored = self
+            .parts
+            .store
+            .put_document(new, &[event])
+            .await
+            .map_err(IngestFailure::Storage.at())?;
         Ok(IngestOutcome::Ingested {
             document: stored.document,
             replaced: stored.replaced,
@@ -240,8 +271,14 @@ impl RagService {
         &self,
         source: String,
         bytes: Vec<u8>,
-    ) -> Result<(crate::types::Extracted, Vec<ChunkDraft>)> {
-        let extracted = self.parts.extractor.extract(&source, bytes).await?;
+    ) -> std::result::Result<(crate::types::Extracted, Vec<ChunkDraft>), (IngestFailure, Error)>
+    {
+        let extracted = self
+            .parts
+            .extractor
+            .extract(&source, bytes)
+            .await
+            .map_err(IngestFailure::Extraction.at())?;
         let chunker = self.parts.chunker.clone();
         let max_chunks = self.parts.limits.max_chunks_per_document;
         let span = tracing::Span::current();
@@ -249,20 +286,24 @@ impl RagService {
             let _entered = span.enter();
             let chunks = chunker.chunk(&extracted);
             if chunks.is_empty() {
-                return Err(Error::invalid(format!(
-                    "{source}: no text could be extracted"
-                )));
+                return Err((
+                    IngestFailure::Extraction,
+                    Error::invalid(format!("{source}: no text could be extracted")),
+                ));
             }
             if chunks.len() > max_chunks {
-                return Err(Error::invalid(format!(
-                    "{source}: {} chunks is over the limit of {max_chunks} per document",
-                    chunks.len()
-                )));
+                return Err((
+                    IngestFailure::TooLarge,
+                    Error::invalid(format!(
+                        "{source}: {} chunks is over the limit of {max_chunks} per document",
+                        chunks.len()
+                    )),
+                ));
             }
             Ok((extracted, chunks))
         })
         .await
-        .map_err(Error::internal)?
+        .map_err(|e| (IngestFailure::Extraction, Error::internal(e)))?
     }
 
     /// Deletes one of the tenant's documents, its chunks and their vectors.
@@ -315,6 +356,7 @@ impl RagService {
             .parts
             .store
             .collection_ids(&req.tenant, req.collection.as_deref())
+            .instrument(tracing::info_span!("db.collection_ids"))
             .await?;
         if collections.is_empty() {
             return Ok(Vec::new());
@@ -323,14 +365,29 @@ impl RagService {
             .parts
             .embedder
             .embed_query(req.tenant.as_str(), req.query.clone())
+            .instrument(tracing::info_span!(
+                "embed_query",
+                model = self.parts.embedder.model_id()
+            ))
             .await?;
         let min_cosine = self.parts.calibration.cosine_for(req.threshold.get());
+        let started = std::time::Instant::now();
+        // Counts as i64: an OpenTelemetry exporter would turn a u64 into a string.
+        let searching = tracing::info_span!(
+            "search",
+            k = req.k.get() as i64,
+            collections = collections.len() as i64,
+            found = tracing::field::Empty
+        );
         let found = self
             .parts
             .store
             .search(&query, &collections, req.k.get())
+            .instrument(searching.clone())
             .await?;
-        let hits = found
+        searching.record("found", found.len() as i64);
+        let searched = started.elapsed();
+        let hits: Vec<Hit> = found
             .into_iter()
             .filter(|&(_, cosine)| cosine >= min_cosine)
             .filter_map(|(chunk, cosine)| {
@@ -342,6 +399,7 @@ impl RagService {
                 })
             })
             .collect();
+        meters::retrieved(searched, hits.len());
         Ok(hits)
     }
 

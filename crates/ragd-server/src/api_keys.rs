@@ -118,7 +118,6 @@ pub(crate) async fn principal(
     if key.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(ApiError::unauthorized("this API key has expired"));
     }
-    tracing::Span::current().record("user", format!("key:{}", key.prefix).as_str());
     let principal = Principal {
         username: format!("key:{}", key.prefix),
         actor: policy.actor(ActorKind::ApiKey, key.tenant, &key.scopes),

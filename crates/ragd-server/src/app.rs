@@ -24,6 +24,8 @@ use crate::state::{AppState, Services};
 /// A bound, not yet running server.
 pub(crate) struct App {
     listener: TcpListener,
+    /// `RAGD_METRICS_ADDR`'s listener, when /metrics is not on the main port.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     engine_config: EngineConfig,
     /// The store, opened as its owner until the server has stopped and saved.
@@ -107,7 +109,7 @@ impl App {
         )?);
         auth.follow();
         let metrics = if config.enable_metrics {
-            Some(crate::telemetry::metrics_handle()?)
+            Some(crate::metrics::metrics_handle()?)
         } else {
             None
         };
@@ -115,12 +117,21 @@ impl App {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {} (RAGD_HOST/RAGD_PORT)", config.addr))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(crate::metrics::bind(addr).await?),
+            None => None,
+        };
         let model_id = ragd_backends::embed::model::resolve(
             &engine_config.embeddings_model,
             &engine_config.models_dir,
         )
         .map(|m| m.id)
         .unwrap_or_else(|_| engine_config.embeddings_model.clone());
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(
+            Arc::clone(&backends.webhooks),
+            auth.policy().clone(),
+            config.webhooks.clone(),
+        ));
         let state = AppState {
             services: Arc::new(OnceLock::new()),
             accounts: Arc::new(ragd_core::account_service::AccountService::new(
@@ -143,10 +154,12 @@ impl App {
                 config: Arc::new(rate_limits),
             },
             redoc_js: read_redoc(redoc),
+            webhooks,
             document_count: Arc::new(crate::recent::Recent::new(crate::routes::health::COUNT_TTL)),
         };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             engine_config,
             backends,
@@ -166,6 +179,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             state,
             engine_config,
             backends,
@@ -174,6 +188,11 @@ impl App {
         let cancel = CancellationToken::new();
         let load_failed = CancellationToken::new();
         let stopping = CancellationToken::new();
+        let deliveries = crate::webhooks::worker::start(
+            Arc::clone(&state.webhooks),
+            state.config.enable_metrics,
+            cancel.clone(),
+        )?;
         let loader = tokio::spawn(load_engine(
             state.clone(),
             Arc::clone(&backends),
@@ -191,6 +210,7 @@ impl App {
                     () = load_failed.cancelled() => false,
                 };
                 draining.store(true, Ordering::Relaxed);
+                crate::metrics::set_ready(false);
                 if wants_drain && !drain.is_zero() {
                     tracing::info!(
                         ?drain,
@@ -202,6 +222,11 @@ impl App {
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");
             }
         };
+        // Stops with the engine, after the main listener: a drain stays visible to scrapes.
+        let metrics_server = metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics (RAGD_METRICS_ADDR)");
+            tokio::spawn(crate::metrics::serve(listener, state.clone(), cancel.clone()))
+        });
         let grace = state.config.shutdown_timeout;
         let server = axum::serve(
             listener,
@@ -217,12 +242,20 @@ impl App {
             }
         };
         cancel.cancel();
+        if let Some(task) = metrics_server
+            && let Ok(Err(err)) = task.await
+        {
+            tracing::error!(%err, "the metrics listener failed");
+        }
         let worker = loader
             .await
             .context("the engine loader panicked")?
             .context("loading the engine")?;
         if let Err(err) = worker.await {
             tracing::error!(%err, "the ingestion worker panicked");
+        }
+        if let Err(err) = deliveries.await {
+            tracing::error!(%err, "the webhook delivery worker panicked");
         }
         if let Some(services) = state.services.get() {
             services

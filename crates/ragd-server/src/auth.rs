@@ -22,6 +22,7 @@ use ragd_core::invalidation::{Invalidation, InvalidationBus};
 use ragd_core::types::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::jwt_config::JwtConfig;
@@ -305,13 +306,10 @@ impl Authenticator {
             }
         };
         match user {
-            Some(u) if accepts(&u) => {
-                tracing::Span::current().record("user", claims.sub.as_str());
-                Ok(Principal {
-                    username: claims.sub,
-                    actor: self.policy.user(u.tenant, u.role),
-                })
-            }
+            Some(u) if accepts(&u) => Ok(Principal {
+                username: claims.sub,
+                actor: self.policy.user(u.tenant, u.role),
+            }),
             Some(_) | None => Err(ApiError::unauthorized("the token is no longer valid")),
         }
     }
@@ -360,8 +358,9 @@ fn bearer_token(value: &HeaderValue) -> ApiResult<&str> {
 }
 
 /// Middleware: resolves the credentials of a request once (the rate limiter keys on the
-/// principal, handlers take it with the [`Principal`] extractor). Routes that need no principal
-/// ignore the outcome.
+/// principal, handlers take it with the [`Principal`] extractor), in an `auth` span, and records
+/// the `tenant` and `principal` on the request's span. Routes that need no principal ignore
+/// the outcome.
 pub(crate) async fn authenticate(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
@@ -376,12 +375,23 @@ pub(crate) async fn authenticate(
         None => request.headers().get(AUTHORIZATION).map(bearer_token),
     };
     if let Some(presented) = presented {
+        let request_span = tracing::Span::current();
         let started = std::time::Instant::now();
-        let outcome = match presented {
-            Ok(token) => auth.principal(token).await,
-            Err(err) => Err(err),
-        };
+        let checking = tracing::info_span!("auth", outcome = tracing::field::Empty);
+        let outcome = async {
+            match presented {
+                Ok(token) => auth.principal(token).await,
+                Err(err) => Err(err),
+            }
+        }
+        .instrument(checking.clone())
+        .await;
         crate::telemetry::record_timing("auth", started.elapsed());
+        checking.record("outcome", if outcome.is_ok() { "ok" } else { "refused" });
+        if let Ok(principal) = &outcome {
+            request_span.record("tenant", principal.tenant().as_str());
+            request_span.record("principal", principal.username.as_str());
+        }
         let found = match outcome {
             Ok(principal) => Authenticated::Principal(principal),
             Err(err) => Authenticated::Failed(err),

@@ -108,6 +108,17 @@ impl ApiError {
         self
     }
 
+    /// The error's code as the body names it (`internal_error`, …) and its status.
+    pub(crate) fn code_name(&self) -> (u16, &'static str) {
+        let (status, name) = self.code.parts();
+        (status.as_u16(), name)
+    }
+
+    /// The message the client sees.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     #[cfg(test)]
     pub(crate) fn code(&self) -> ErrorCode {
         self.code

@@ -153,6 +153,7 @@ impl Jwks {
 
     /// Fetches the keys from the URL. `on_demand` fetches (an unknown `kid`) are skipped when
     /// the last fetch is more recent than the minimum interval; returns whether keys changed.
+    #[tracing::instrument(skip_all, name = "jwks.fetch", fields(on_demand))]
     async fn fetch(&self, on_demand: bool) -> bool {
         let (Some(client), JwksSource::Url(url)) = (&self.client, &self.settings.source) else {
             return false;

@@ -1,4 +1,4 @@
-//! The `ragd` binary: parse the command line, set up logging, run the command.
+//! The `ragd` binary: parse the command line, set up logging ([`logging`]), run the command.
 
 mod api_keys;
 mod app;
@@ -15,6 +15,9 @@ mod jobs;
 mod jwks;
 mod jwt_config;
 mod llm_config;
+mod logging;
+mod metrics;
+mod otel;
 mod passwords;
 mod rate_limit;
 mod recent;
@@ -24,6 +27,7 @@ mod serve_config;
 mod state;
 mod streaming;
 mod telemetry;
+mod webhooks;
 
 use clap::Parser;
 
@@ -51,17 +55,6 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let cli = cli::Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.engine.log_level.as_str()));
-    let json_logs = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json_logs {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,11 +65,24 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let logging = match logging::Logging::init(
+        &cli.engine.log_level,
+        runtime.handle(),
+        cli.engine.outbound_ca_file.clone(),
+    ) {
+        Ok(logging) => logging,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    logging.shutdown();
+    code
 }

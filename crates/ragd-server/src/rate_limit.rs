@@ -11,6 +11,8 @@
 //! Counters are keyed by the quota group of the path — its first segment, `/documents` for
 //! `/documents/{id}` too — never by the raw path, so fresh ids in a URL give no fresh quota; a
 //! path outside the API is one group, `other`.
+//!
+//! Each refusal counts in `rag_rate_limit_rejections_total{group}`, labelled by quota group.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ impl Network {
         Ok(Self { addr, prefix })
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
@@ -231,6 +233,8 @@ pub(crate) async fn limit(State(limits): State<Limits>, request: Request, next: 
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
+        metrics::counter!("rag_rate_limit_rejections_total", "group" => quota_group(&path))
+            .increment(1);
         ApiError::new(
             ErrorCode::RateLimited,
             "too many requests; retry after the window resets",

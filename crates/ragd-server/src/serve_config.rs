@@ -84,6 +84,10 @@ pub(crate) struct ServeArgs {
     /// Serve /metrics.
     #[arg(long, env = "ENABLE_METRICS", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) enable_metrics: bool,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9464, an internal interface),
+    /// instead of on the main port; empty: on the main port, as the chapter has it.
+    #[arg(long, env = "RAGD_METRICS_ADDR", default_value = "")]
+    pub(crate) metrics_addr: String,
     /// Log format: json or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub(crate) log_format: String,
@@ -154,6 +158,8 @@ pub(crate) struct ServeArgs {
     /// Unfinished ingestion jobs at most; further large uploads get 503 until some finish.
     #[arg(long, env = "RAGD_MAX_QUEUED_JOBS", default_value_t = 1024)]
     pub(crate) max_queued_jobs: usize,
+    #[command(flatten)]
+    pub(crate) webhooks: crate::webhooks::config::WebhookArgs,
 }
 
 /// Validated settings of the HTTP server.
@@ -163,6 +169,8 @@ pub(crate) struct ServerConfig {
     pub(crate) jwt: JwtConfig,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) enable_metrics: bool,
+    /// Where /metrics is served when not on the main port.
+    pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) bootstrap_admin: Option<(String, SecretString)>,
     pub(crate) request_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
@@ -170,6 +178,7 @@ pub(crate) struct ServerConfig {
     pub(crate) limits: HttpLimits,
     pub(crate) rate_limits: RateLimitConfig,
     pub(crate) server_timing: bool,
+    pub(crate) webhooks: crate::webhooks::config::WebhookSettings,
 }
 
 /// Request size limits.
@@ -285,6 +294,16 @@ impl ServeArgs {
         if !matches!(self.log_format.as_str(), "json" | "text") {
             bail!("LOG_FORMAT must be json or text");
         }
+        let metrics_addr =
+            match self.metrics_addr.trim() {
+                "" => None,
+                raw => Some(raw.parse::<SocketAddr>().with_context(|| {
+                    format!("RAGD_METRICS_ADDR {raw:?} is not an IP:PORT address")
+                })?),
+            };
+        if metrics_addr.is_some() && !self.enable_metrics {
+            bail!("RAGD_METRICS_ADDR is set but ENABLE_METRICS is false");
+        }
         let bootstrap_admin = match (&self.admin_username, &self.admin_password) {
             (Some(user), Some(pass)) => Some((user.clone(), pass.clone())),
             (None, None) => None,
@@ -296,7 +315,9 @@ impl ServeArgs {
             allowed_origins: parse_origins(&self.allowed_origins)?,
             rate_limits: rate_limits(self)?,
             server_timing: self.server_timing,
+            webhooks: self.webhooks.settings()?,
             enable_metrics: self.enable_metrics,
+            metrics_addr,
             bootstrap_admin,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
@@ -334,6 +355,7 @@ impl ServerConfig {
             },
             allowed_origins: vec!["http://localhost:3000".into()],
             server_timing: false,
+            webhooks: crate::webhooks::config::WebhookSettings::for_tests(),
             rate_limits: RateLimitConfig {
                 default: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
                 login: Quota::new(1000, Duration::from_secs(60)).expect("valid"),
@@ -342,6 +364,7 @@ impl ServerConfig {
                 trusted_proxies: Vec::new(),
             },
             enable_metrics: false,
+            metrics_addr: None,
             bootstrap_admin: None,
             request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),

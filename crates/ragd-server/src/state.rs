@@ -46,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) limits: crate::rate_limit::Limits,
     /// The Redoc bundle, when installed.
     pub(crate) redoc_js: Option<axum::body::Bytes>,
+    /// Webhooks: the API's rules and the query events.
+    pub(crate) webhooks: Arc<crate::webhooks::Webhooks>,
     /// The document count of `/health` and `/metrics`, reused for a second.
     pub(crate) document_count: Arc<crate::recent::Recent<u64>>,
 }

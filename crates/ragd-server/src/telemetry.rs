@@ -1,14 +1,13 @@
 //! Per-request plumbing: the request id (honoured from `X-Request-ID` when sane, else a new
-//! UUID), one span per request, the chapter's Prometheus metrics, and the request timeout.
+//! UUID), one span per request, the chapter's request metrics (the exporter is in
+//! [`crate::metrics`]), and the request timeout.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorCode};
@@ -16,8 +15,10 @@ use crate::error::{ApiError, ErrorCode};
 /// The request id header.
 pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+// The request id lives in the core, so the events a request's writes record carry it.
+use ragd_core::events::REQUEST_ID as CURRENT_REQUEST_ID;
+
 tokio::task_local! {
-    static CURRENT_REQUEST_ID: String;
     static TIMINGS: std::cell::RefCell<Vec<(&'static str, Duration)>>;
 }
 
@@ -84,49 +85,6 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         .map_or("other", Method::as_str)
 }
 
-/// Seconds-valued histogram buckets for request durations.
-const DURATION_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-/// The chapter's buckets for answer confidence.
-const CONFIDENCE_BUCKETS: [f64; 8] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0];
-
-/// Installs the process-wide Prometheus recorder once (the `metrics` facade is global) and
-/// returns its handle.
-pub(crate) fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("duration_seconds".into()),
-            &DURATION_BUCKETS,
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("rag_query_confidence".into()),
-            &CONFIDENCE_BUCKETS,
-        )?
-        .install_recorder()?;
-    describe_metrics();
-    Ok(HANDLE.get_or_init(|| handle).clone())
-}
-
-fn describe_metrics() {
-    metrics::describe_counter!("rag_requests_total", "Total requests to the RAG API");
-    metrics::describe_histogram!(
-        "rag_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "Request duration in seconds"
-    );
-    metrics::describe_histogram!("rag_query_confidence", "Confidence score of RAG responses");
-    metrics::describe_gauge!("rag_active_requests", "Number of active requests");
-    metrics::describe_gauge!(
-        "rag_documents_total",
-        "Total number of documents in database"
-    );
-}
-
 /// Settings the per-request middleware needs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestPolicy {
@@ -150,14 +108,7 @@ pub(crate) async fn request_middleware(
         .and_then(sane_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = method_label(request.method()).to_owned();
-    let span = tracing::info_span!(
-        "request",
-        http.method = %method,
-        http.route = tracing::field::Empty,
-        http.status = tracing::field::Empty,
-        request_id = %id,
-        user = tracing::field::Empty,
-    );
+    let span = request_span(&request, &id, &method);
     let started = Instant::now();
     if policy.metrics {
         metrics::gauge!("rag_active_requests").increment(1.0);
@@ -199,9 +150,7 @@ pub(crate) async fn request_middleware(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    span.record("http.status", status);
-    span.record("http.route", route.as_str());
-    tracing::info!(parent: &span, status, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request done");
+    close_request_span(&span, &method, &route, status, started.elapsed());
     if policy.metrics {
         metrics::gauge!("rag_active_requests").decrement(1.0);
         metrics::counter!("rag_requests_total", "method" => method.clone(), "endpoint" => route.clone(), "status" => status.to_string()).increment(1);
@@ -212,6 +161,73 @@ pub(crate) async fn request_middleware(
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
+}
+
+/// The span of a request: `request_id`, `http.method`, and once known `tenant` and `principal`
+/// (recorded by [`crate::auth::authenticate`]), `http.route`, `http.status` and `latency_ms`.
+/// With trace export on it continues the caller's trace (W3C `traceparent`).
+fn request_span(request: &Request, id: &str, method: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = method,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.method = method,
+        http.route = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+        request_id = id,
+        tenant = tracing::field::Empty,
+        principal = tracing::field::Empty,
+    );
+    crate::otel::continue_remote_trace(&span, request.headers());
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    tracing::debug!(
+        parent: &span,
+        path = request.uri().path(),
+        user_agent = header(axum::http::header::USER_AGENT),
+        client_ip = client,
+        "request_started"
+    );
+    span
+}
+
+/// Records how the request ended on its span and logs the chapter's `request_completed` event
+/// (`processing_time` in seconds).
+fn close_request_span(
+    span: &tracing::Span,
+    method: &str,
+    route: &str,
+    status: u16,
+    took: Duration,
+) {
+    // Integers as i64: the OpenTelemetry layer would turn a u64 into a string.
+    span.record("http.status", i64::from(status));
+    span.record("http.route", route);
+    span.record("latency_ms", took.as_secs_f64() * 1e3);
+    if route != "unmatched" {
+        crate::otel::rename(span, format!("{method} {route}"));
+    }
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
+    tracing::info!(
+        parent: span,
+        status_code = status,
+        processing_time = took.as_secs_f64(),
+        "request_completed"
+    );
 }
 
 /// Route layer: copies the matched route template into the response, so the outer

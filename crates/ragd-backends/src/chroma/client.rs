@@ -80,13 +80,14 @@ impl Client {
         self.database_url(&segments)
     }
 
+    #[tracing::instrument(skip_all, name = "chroma.request", fields(otel.kind = "client", http.request.method = %method))]
     async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         url: Url,
         body: Option<&B>,
     ) -> Result<T, Failure> {
-        let mut request = self.http.request(method, url);
+        let mut request = crate::outbound::with_trace_context(self.http.request(method, url));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

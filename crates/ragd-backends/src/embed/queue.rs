@@ -5,6 +5,10 @@
 //! fast while a large ingest runs, and sort long requests by length so batches carry little
 //! padding. Every thread takes batches from every request, so one bulk request uses them all.
 //! The model's inputs and outputs around the forward pass: [`crate::embed::token_batch`].
+//!
+//! Metrics: `rag_embed_batch_size` and `rag_embed_duration_seconds` per forward pass,
+//! `rag_embed_queue_depth` (requests admitted or waiting for a slot; above
+//! `rag_embed_queue_capacity`, callers are being held back).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -44,6 +48,25 @@ struct Pending {
     reply: oneshot::Sender<Result<Vec<Embedding>>>,
     /// Held until the request is answered: the queue's backpressure.
     _permit: OwnedSemaphorePermit,
+    /// Counts the request in `rag_embed_queue_depth` until it is answered.
+    _depth: DepthGuard,
+}
+
+/// One request in `rag_embed_queue_depth`, from the call until its answer or cancellation
+/// (a caller dropped while it waits for a slot must not stay counted).
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> Self {
+        metrics::gauge!("rag_embed_queue_depth").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        metrics::gauge!("rag_embed_queue_depth").decrement(1.0);
+    }
 }
 
 /// The requests waiting or in progress, shared by the model threads.
@@ -186,6 +209,7 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
             .zip(&batch.texts)
             .map(|(&(_, i), t)| t[i].as_str())
             .collect();
+        let started = std::time::Instant::now();
         let outcome = match model.embed_batch(&texts) {
             Ok(v) if v.len() == texts.len() => Ok(v),
             Ok(v) => Err(Error::internal(format!(
@@ -195,6 +219,9 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
             ))),
             Err(err) => Err(err),
         };
+        metrics::histogram!("rag_embed_duration_seconds").record(started.elapsed().as_secs_f64());
+        #[allow(clippy::cast_precision_loss)] // a batch holds at most a few hundred texts
+        metrics::histogram!("rag_embed_batch_size").record(texts.len() as f64);
         drop(texts);
         lock(shared).finish(&batch, outcome);
     }
@@ -228,6 +255,8 @@ impl QueuedEmbedder {
             work: Condvar::new(),
         });
         let batch_size = batch_size.max(1);
+        #[allow(clippy::cast_precision_loss)] // a configured queue length
+        metrics::gauge!("rag_embed_queue_capacity").set(queue_capacity.max(1) as f64);
         let mut embedder = Self {
             model_id,
             dimensions,
@@ -274,6 +303,7 @@ impl Embedder for QueuedEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let depth = DepthGuard::enter();
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -294,6 +324,7 @@ impl Embedder for QueuedEmbedder {
                 in_flight: 0,
                 reply,
                 _permit: permit,
+                _depth: depth,
             };
             // Short requests (queries) go before the rest of long ones (bulk ingestion).
             if pending.texts.len() <= SHORT_REQUEST {

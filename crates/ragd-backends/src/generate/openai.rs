@@ -198,8 +198,10 @@ impl OpenAiGenerator {
     }
 
     /// One attempt up to the response headers.
+    #[tracing::instrument(skip_all, name = "llm.request", fields(otel.kind = "client", model = %self.config.model))]
     async fn send(&self, body: &Value) -> std::result::Result<reqwest::Response, Failed> {
-        let mut call = self.client.post(self.endpoint.clone()).json(body);
+        let mut call =
+            crate::outbound::with_trace_context(self.client.post(self.endpoint.clone())).json(body);
         if let Some(key) = &self.config.api_key {
             call = call.bearer_auth(key);
         }

@@ -7,13 +7,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ragd_core::FileOutcome;
+use ragd_core::events::Event;
 use ragd_core::jobs::{Job, JobStatus, JobStore};
 use ragd_core::types::{CollectionName, Scope, TenantId};
 use ragd_core::{Error, Result};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::postgres::retry::retrying;
+use crate::postgres::retry::{Failure, retrying};
 use crate::postgres::{PgStore, db_err};
 
 const JOB_SELECT: &str = "SELECT j.id, t.name AS tenant, c.name AS collection, j.status, \
@@ -159,11 +160,13 @@ impl JobStore for PgStore {
         owner: &str,
         status: JobStatus,
         files: &[FileOutcome],
+        events: &[Event],
     ) -> Result<bool> {
         let files = serde_json::to_string(files).map_err(Error::internal)?;
-        // Idempotent: it sets the same values again.
+        // Retried only before the commit: the events must be recorded once.
         let updated = retrying("update_claimed", || async {
-            Ok(sqlx::query(
+            let mut tx = self.pool.begin().await?;
+            let updated = sqlx::query(
                 "UPDATE jobs SET status = $1, files = $2::jsonb, updated_at = now() \
                  WHERE id = $3 AND lease_owner = $4",
             )
@@ -171,9 +174,14 @@ impl JobStore for PgStore {
             .bind(&files)
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+            if updated == 1 {
+                super::write::record_events(&mut tx, events).await?;
+            }
+            tx.commit().await.map_err(|e| Failure::Final(db_err(e)))?;
+            Ok(updated)
         })
         .await?;
         Ok(updated == 1)

@@ -21,6 +21,7 @@ mod keys;
 mod retry;
 mod rows;
 mod status;
+mod webhooks;
 mod write;
 
 use std::str::FromStr;

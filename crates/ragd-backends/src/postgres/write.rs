@@ -157,6 +157,13 @@ pub(crate) async fn record_events(tx: &mut PgConnection, events: &[Event]) -> Re
         .bind(&payloads)
         .execute(&mut *tx)
         .await?;
+        let request_id = ragd_core::events::current_request_id();
+        let now = chrono::Utc::now();
+        let notices: Vec<_> = events
+            .iter()
+            .map(|e| ragd_core::webhooks::notice_of(e, &request_id, now))
+            .collect();
+        super::webhooks::enqueue_in(tx, &notices).await?;
     }
     sqlx::query(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events \

@@ -237,6 +237,34 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
+    async fn update_claimed(
+        &self,
+        id: &str,
+        owner: &str,
+        status: JobStatus,
+        files: &[FileOutcome],
+        events: &[ragd_core::events::Event],
+    ) -> Result<bool> {
+        let _ = owner; // one worker per store: nothing to fence
+        let files = serde_json::to_string(files).map_err(Error::internal)?;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let updated =
+            sqlx::query("UPDATE jobs SET status = ?, files = ?, updated_at = ? WHERE id = ?")
+                .bind(status.as_str())
+                .bind(files)
+                .bind(Utc::now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        if updated == 1 {
+            super::write::record_events(&mut tx, events).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated == 1)
+    }
+
     async fn start_file(&self, id: &str, index: u32) -> Result<u32> {
         let attempts: i64 = sqlx::query_scalar(
             "UPDATE jobs SET attempts = CASE WHEN attempt_file = ?1 THEN attempts + 1 ELSE 1 END, \

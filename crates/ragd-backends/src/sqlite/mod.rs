@@ -11,6 +11,7 @@ mod documents;
 pub mod indexed;
 mod keys;
 mod rows;
+mod webhooks;
 mod write;
 
 use std::path::Path;

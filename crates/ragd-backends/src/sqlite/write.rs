@@ -32,6 +32,14 @@ pub(crate) async fn record_events(
             .await
             .map_err(db_err)?;
     }
+    if !events.is_empty() {
+        let request_id = ragd_core::events::current_request_id();
+        let notices: Vec<_> = events
+            .iter()
+            .map(|e| ragd_core::webhooks::notice_of(e, &request_id, now))
+            .collect();
+        super::webhooks::enqueue_in(tx, &notices).await?;
+    }
     sqlx::query(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT 100)",
     )

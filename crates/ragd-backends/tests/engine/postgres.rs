@@ -128,13 +128,13 @@ async fn jobs_are_claimed_once_and_taken_over_when_a_lease_expires() {
         "the old holder learns it lost the job"
     );
     assert!(
-        !a.update_claimed("job-2", holder_of("job-2"), JobStatus::Running, &[])
+        !a.update_claimed("job-2", holder_of("job-2"), JobStatus::Running, &[], &[])
             .await
             .unwrap(),
         "and cannot record progress any more"
     );
     assert!(
-        b.update_claimed("job-2", "c", JobStatus::Running, &[])
+        b.update_claimed("job-2", "c", JobStatus::Running, &[], &[])
             .await
             .unwrap(),
         "the new holder can"

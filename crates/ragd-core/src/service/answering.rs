@@ -157,8 +157,10 @@ async fn relay(
     emitter: &mut Emitter<'_>,
 ) -> Result<crate::generation::Generated> {
     let (tx, mut rx) = mpsc::channel::<String>(64);
+    let mut timer = super::meters::GenerationTimer::start(generator.model_id());
     let relay = async {
         while let Some(delta) = rx.recv().await {
+            timer.piece();
             if !emitter.push(&delta).await {
                 break;
             }
@@ -167,6 +169,7 @@ async fn relay(
         emitter.finish().await;
     };
     let (generated, ()) = tokio::join!(generator.generate(request, Some(tx)), relay);
+    timer.finish();
     generated
 }
 
@@ -219,6 +222,7 @@ impl RagService {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(model = generator.model_id(), sources = hits.len() as i64), err(level = "debug"))]
     async fn generate(
         &self,
         generator: &Arc<dyn Generator>,
@@ -313,6 +317,7 @@ impl RagService {
             .find(|m| m.role == crate::generation::Role::User)
             .ok_or_else(|| Error::invalid("messages: there is no user message"))?;
         let verdict = policy.check_chat(&last.content);
+        super::meters::input_rules(&verdict);
         if verdict.is_blocked() {
             return Err(Error::Blocked {
                 rules: verdict.blocked,
@@ -348,7 +353,10 @@ impl RagService {
         let mut emitter = Emitter::new(Some(policy.stream_redactor()), progress);
         let generated = relay(generator.as_ref(), request, &mut emitter).await?;
         let mut triggered = verdict.flagged;
-        triggered.extend(emitter.triggered().into_iter().map(str::to_owned));
+        for rule in emitter.triggered() {
+            super::meters::output_rule(rule);
+            triggered.push(rule.to_owned());
+        }
         Ok(ChatOutcome {
             text: emitter.text.clone(),
             model: generator.model_id().to_owned(),

@@ -2,6 +2,8 @@
 //! retrieval, and the new turn is stored after the answer. Conversations belong to a tenant and
 //! an owner (the principal): nobody else can read, continue or delete them.
 
+use tracing::Instrument;
+
 use super::RagService;
 use crate::Result;
 use crate::conversations::{Conversation, NewTurn, Turn};
@@ -54,6 +56,7 @@ impl RagService {
                 .parts
                 .conversations
                 .recent_turns(tenant, &key.owner, &key.id, TURNS_READ)
+                .instrument(tracing::info_span!("db.recent_turns"))
                 .await?
                 .into_iter()
                 .map(|t| Exchange {
@@ -92,6 +95,7 @@ impl RagService {
     }
 
     /// Stores a turn of a conversation.
+    #[tracing::instrument(skip_all, name = "db.append_turn", err(level = "debug"))]
     pub(super) async fn remember(
         &self,
         tenant: &TenantId,

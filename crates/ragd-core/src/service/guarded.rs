@@ -45,6 +45,17 @@ impl Triggered {
             }
         }
     }
+
+    /// Notes output rules (redactions, notices), counting each in the metrics the first time
+    /// it fires in this request.
+    fn note_output(&mut self, names: &[&'static str]) {
+        for name in names {
+            if !self.names.iter().any(|t| t == name) {
+                super::meters::output_rule(name);
+                self.names.push((*name).to_owned());
+            }
+        }
+    }
 }
 
 impl RagService {
@@ -52,6 +63,7 @@ impl RagService {
     /// names of flagging rules that matched start the `triggered` list.
     fn check_input(&self, query: &str, triggered: &mut Triggered) -> Result<()> {
         let verdict = self.parts.guardrails.check_input(query);
+        super::meters::input_rules(&verdict);
         if verdict.is_blocked() {
             return Err(Error::Blocked {
                 rules: verdict.blocked,
@@ -65,7 +77,7 @@ impl RagService {
     fn redact_hits(&self, hits: &mut [Hit], triggered: &mut Triggered) {
         for hit in hits {
             let redacted = self.parts.guardrails.redact_output(&hit.chunk.chunk.text);
-            triggered.note(&redacted.triggered);
+            triggered.note_output(&redacted.triggered);
             hit.chunk.chunk.text = redacted.text;
         }
     }
@@ -152,13 +164,13 @@ impl RagService {
         }
         let mut emitter = Emitter::new(guardrails.then(|| policy.stream_redactor()), progress);
         let drafted = self.draft(&asked.query, &hits, &mut emitter).await?;
-        triggered.note(&emitter.triggered());
+        triggered.note_output(&emitter.triggered());
         triggered.note(&drafted.flags);
         let mut answer = drafted.answer;
         if guardrails {
             let notice = policy.low_confidence_notice(answer.confidence, hits.len());
             if let Some(notice) = notice {
-                triggered.note(&[notice.rule]);
+                triggered.note_output(&[notice.rule]);
                 // Without sources the answer already says that nothing relevant was found.
                 if !hits.is_empty() {
                     let appended = format!("\n\n{}", notice.text);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use ragd_core::FileOutcome;
 use ragd_core::RagService;
+use ragd_core::events::Event;
 use ragd_core::jobs::{JobStatus, JobStore};
+use ragd_core::types::Scope;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +30,16 @@ pub(super) struct Worker {
 
 pub(super) fn failed_file(source: &str, error: String) -> FileOutcome {
     FileOutcome::failed(source, error)
+}
+
+/// The `ingestion_failed` event of a file of job `id` (`*`: the whole job).
+fn ingestion_failed(id: &str, scope: &Scope, source: &str, reason: &str) -> Event {
+    Event::IngestionFailed {
+        job_id: id.to_owned(),
+        scope: scope.clone(),
+        source: source.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 impl Worker {
@@ -70,7 +82,9 @@ impl Worker {
             self.lease,
             stop.clone(),
         ));
-        let result = self.run_job(id, &stop).await;
+        let result = ragd_core::events::REQUEST_ID
+            .scope(id.to_owned(), self.run_job(id, &stop))
+            .await;
         let lost = stop.is_cancelled() && !self.cancel.is_cancelled();
         stop.cancel();
         renewer.abort();
@@ -93,19 +107,18 @@ impl Worker {
 
     /// Ends a job the worker could not run: `failed`, with what it did so far, staging removed.
     async fn fail_job(&self, id: &str) {
-        let mut files = self
-            .store
-            .job(id)
-            .await
-            .map(|j| j.files)
-            .unwrap_or_default();
-        files.push(failed_file(
-            "*",
-            "the job stopped on an internal error (see the server log)".into(),
-        ));
+        let reason = "the job stopped on an internal error (see the server log)";
+        let (mut files, events) = match self.store.job(id).await {
+            Ok(job) => {
+                let event = ingestion_failed(id, &job.scope, "*", reason);
+                (job.files, vec![event])
+            }
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        files.push(failed_file("*", reason.into()));
         match self
             .store
-            .update_claimed(id, &self.owner, JobStatus::Failed, &files)
+            .update_claimed(id, &self.owner, JobStatus::Failed, &files, &events)
             .await
         {
             Ok(true) => self.drop_staged(id).await,
@@ -121,11 +134,12 @@ impl Worker {
         id: &str,
         status: JobStatus,
         files: &[FileOutcome],
+        events: &[Event],
         stop: &CancellationToken,
     ) -> ragd_core::Result<bool> {
         let ours = self
             .store
-            .update_claimed(id, &self.owner, status, files)
+            .update_claimed(id, &self.owner, status, files, events)
             .await?;
         if !ours {
             tracing::warn!(job = %id, "another instance took this job over; stopping");
@@ -183,15 +197,23 @@ impl Worker {
         let manifest = match self.manifest(id).await {
             Ok(manifest) => manifest,
             Err(err) => {
-                let lost = failed_file("*", format!("the staged upload is gone: {err}"));
-                if self.record(id, JobStatus::Failed, &[lost], stop).await? {
+                let reason = format!("the staged upload is gone: {err}");
+                let failed = ingestion_failed(id, &job.scope, "*", &reason);
+                let lost = failed_file("*", reason);
+                if self
+                    .record(id, JobStatus::Failed, &[lost], &[failed], stop)
+                    .await?
+                {
                     self.drop_staged(id).await;
                 }
                 return Ok(());
             }
         };
         let mut files = job.files;
-        if !self.record(id, JobStatus::Running, &files, stop).await? {
+        if !self
+            .record(id, JobStatus::Running, &files, &[], stop)
+            .await?
+        {
             return Ok(());
         }
         for file in manifest.files.iter().skip(files.len()) {
@@ -225,8 +247,17 @@ impl Worker {
                 // was stored), and its results are the job's.
                 return Ok(());
             }
+            let events = match &done {
+                FileOutcome::Failed { error, .. } => {
+                    vec![ingestion_failed(id, &job.scope, &file.name, error)]
+                }
+                FileOutcome::Ingested { .. } | FileOutcome::Unchanged { .. } => Vec::new(),
+            };
             files.push(done);
-            if !self.record(id, JobStatus::Running, &files, stop).await? {
+            if !self
+                .record(id, JobStatus::Running, &files, &events, stop)
+                .await?
+            {
                 return Ok(());
             }
         }
@@ -238,7 +269,7 @@ impl Worker {
         } else {
             JobStatus::Succeeded
         };
-        if self.record(id, status, &files, stop).await? {
+        if self.record(id, status, &files, &[], stop).await? {
             tracing::info!(job = %id, status = status.as_str(), "ingestion job finished");
             self.drop_staged(id).await;
         }

@@ -35,6 +35,13 @@ use crate::state::AppState;
         super::keys::create,
         super::keys::list,
         super::keys::revoke,
+        super::webhooks::register,
+        super::webhooks::list,
+        super::webhooks::get,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::test,
+        super::webhooks::deliveries,
         super::tenants::list,
         super::tenants::create,
         super::tenants::users,
@@ -54,6 +61,7 @@ use crate::state::AppState;
         (name = "openai", description = "The OpenAI-compatible API: chat completions over the caller's documents"),
         (name = "documents", description = "Document management and ingestion jobs"),
         (name = "health", description = "Probes, statistics and metrics"),
+        (name = "webhooks", description = "Signed, retried event deliveries to the tenant's receivers"),
     )
 )]
 struct ApiDoc;

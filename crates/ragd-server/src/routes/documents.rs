@@ -147,6 +147,7 @@ pub(crate) async fn create(
         );
     }
     drop(staging);
+    state.webhooks.files_failed(&scope, &files).await;
     Ok(Json(summary(&files, started.elapsed().as_secs_f64())).into_response())
 }
 

@@ -4,6 +4,9 @@
 //! Unauthenticated probes and scrapes reveal nothing of any tenant and cost at most one count
 //! query a second however often they are called (the count is reused for [`COUNT_TTL`]);
 //! `/stats` counts the caller's tenant only.
+//!
+//! `rag_ready` follows readiness: set on every readiness probe and every scrape, so it reads 0
+//! while the engine loads, when the database does not answer and while a SIGTERM drains.
 
 use std::sync::atomic::Ordering;
 
@@ -77,17 +80,30 @@ pub(crate) async fn live() -> Json<ProbeResponse> {
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = ProbeResponse), (status = 503, body = ragd_api::ErrorBody)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult<Json<ProbeResponse>> {
-    if state.is_draining() {
-        return Err(ApiError::unavailable(
-            "the server is shutting down",
-            std::time::Duration::from_secs(5),
-        ));
-    }
-    state.services()?;
-    state.status.ping().await?;
+    readiness(&state).await?;
     Ok(Json(ProbeResponse {
         status: "ready".into(),
     }))
+}
+
+/// Whether the server is ready (see [`ready`]), noted in `rag_ready`.
+async fn readiness(state: &AppState) -> ApiResult<()> {
+    let checked = async {
+        if state.is_draining() {
+            return Err(ApiError::unavailable(
+                "the server is shutting down",
+                std::time::Duration::from_secs(5),
+            ));
+        }
+        state.services()?;
+        state.status.ping().await?;
+        Ok(())
+    }
+    .await;
+    if state.metrics.is_some() {
+        crate::metrics::set_ready(checked.is_ok());
+    }
+    checked
 }
 
 /// Counts and models.
@@ -122,6 +138,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> ApiResult<impl Int
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("rag_documents_total").set(count as f64);
     }
+    let _ = readiness(&state).await;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

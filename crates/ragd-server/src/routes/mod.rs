@@ -12,6 +12,7 @@ mod openai;
 mod query;
 mod tenants;
 mod upload_form;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -120,6 +121,16 @@ pub(crate) fn router(state: &AppState) -> Router {
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/users", post(tenants::create_user).get(tenants::users))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/webhooks/register", post(webhooks::register))
+        .route("/webhooks", get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -130,7 +141,8 @@ pub(crate) fn router(state: &AppState) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
         .merge(uploads)
         .merge(docs::swagger());
-    if state.config.enable_metrics {
+    // With RAGD_METRICS_ADDR, /metrics is served on that listener only (crate::metrics).
+    if state.config.enable_metrics && state.config.metrics_addr.is_none() {
         api = api.route("/metrics", get(health::metrics));
     }
     api.method_not_allowed_fallback(method_not_allowed)
@@ -215,7 +227,6 @@ mod tests {
             )),
             status: Arc::clone(&backends.status),
             job_store: Arc::clone(&backends.jobs),
-            auth: Arc::new(auth),
             config: Arc::new(config),
             metrics: None,
             started: std::time::Instant::now(),
@@ -227,6 +238,12 @@ mod tests {
                 config: Arc::new(ServerConfig::for_tests().rate_limits),
             },
             redoc_js: None,
+            webhooks: Arc::new(crate::webhooks::Webhooks::new(
+                Arc::clone(&backends.webhooks),
+                auth.policy().clone(),
+                crate::webhooks::config::WebhookSettings::for_tests(),
+            )),
+            auth: Arc::new(auth),
             document_count: Arc::new(crate::recent::Recent::new(crate::routes::health::COUNT_TTL)),
         }
     }

@@ -13,6 +13,7 @@ use ragd_core::accounts::AccessScope;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::service::{ConversationKey, Dialogue, Progress};
 use ragd_core::types::{Threshold, TopK};
+use ragd_core::webhooks::EventType;
 
 use crate::auth::Principal;
 use crate::convert;
@@ -174,17 +175,29 @@ pub(crate) async fn query(
 ) -> ApiResult<Json<QueryResponse>> {
     let started = Instant::now();
     let asked = read_question(body, &principal)?;
-    let guarded = state
-        .services()?
-        .service
-        .guarded_query(
-            &asked.request,
-            asked.use_guardrails,
-            asked.dialogue.as_ref(),
-            None,
-        )
-        .await?;
-    crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
+    received(&principal, &asked.request.query);
+    let answered = async {
+        let guarded = state
+            .services()?
+            .service
+            .guarded_query(
+                &asked.request,
+                asked.use_guardrails,
+                asked.dialogue.as_ref(),
+                None,
+            )
+            .await?;
+        crate::telemetry::record_timing("guardrails", guarded.guardrails_time);
+        Ok::<_, ApiError>(guarded)
+    }
+    .await;
+    let guarded = match answered {
+        Ok(guarded) => guarded,
+        Err(err) => {
+            failed(&state, &principal, &asked.request.query, &err).await;
+            return Err(err);
+        }
+    };
     record_answer(&state, &guarded.outcome);
     let conversation_id = asked.conversation_id();
     let mut response = convert::query_response(
@@ -195,7 +208,76 @@ pub(crate) async fn query(
         guarded.triggered,
     );
     response.conversation_id = conversation_id;
+    completed(&state, &principal, &response).await;
     Ok(Json(response))
+}
+
+/// The chapter's query text in logs: its first 100 characters.
+fn logged_query(query: &str) -> &str {
+    query
+        .char_indices()
+        .nth(100)
+        .map_or(query, |(cut, _)| &query[..cut])
+}
+
+/// The chapter's `query_received` log event.
+fn received(principal: &Principal, query: &str) {
+    tracing::info!(request_id = %current_request_id(), user_id = %principal.username,
+        tenant = %principal.tenant().as_str(), query = logged_query(query), "query_received");
+}
+
+/// The chapter's `query_completed` log event, and the webhook event.
+async fn completed(state: &AppState, principal: &Principal, response: &QueryResponse) {
+    tracing::info!(request_id = %response.request_id, user_id = %principal.username,
+        processing_time = response.processing_time, confidence = response.confidence,
+        num_sources = response.sources.len(), "query_completed");
+    let data = serde_json::json!({
+        "query": response.query,
+        "answer": response.answer,
+        "confidence": response.confidence,
+        "processing_time": response.processing_time,
+        "num_sources": response.sources.len(),
+        "sources": response.sources.iter().map(|s| serde_json::json!({
+            "similarity": s.similarity,
+            "metadata": s.metadata,
+        })).collect::<Vec<_>>(),
+        "model": response.model,
+        "conversation_id": response.conversation_id,
+        "user_id": principal.username,
+    });
+    state
+        .webhooks
+        .query_event(
+            principal.tenant(),
+            EventType::QueryCompleted,
+            data,
+            &response.request_id,
+        )
+        .await;
+}
+
+/// The chapter's `query_failed` log event, and the webhook event.
+async fn failed(state: &AppState, principal: &Principal, query: &str, err: &ApiError) {
+    let request_id = current_request_id();
+    let (status, code) = err.code_name();
+    tracing::error!(request_id = %request_id, user_id = %principal.username, error = err.message(),
+        code, status_code = status, "query_failed");
+    let data = serde_json::json!({
+        "query": query,
+        "error": err.message(),
+        "code": code,
+        "status_code": status,
+        "user_id": principal.username,
+    });
+    state
+        .webhooks
+        .query_event(
+            principal.tenant(),
+            EventType::QueryFailed,
+            data,
+            &request_id,
+        )
+        .await;
 }
 
 /// Answer a question as Server-Sent Events: `sources` (the sources, first), `token` (pieces
@@ -236,6 +318,7 @@ pub(crate) async fn query_stream(
             }
         }]
     };
+    received(&principal, &query);
     let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
         vec![match answered {
             Ok(guarded) => {
@@ -248,9 +331,21 @@ pub(crate) async fn query_stream(
                     guarded.triggered,
                 );
                 response.conversation_id = conversation_id;
-                json_event(Some("done"), &response)
+                let event = json_event(Some("done"), &response);
+                // The stream has ended for the client; the event is queued beside it.
+                tokio::spawn(crate::telemetry::in_request(async move {
+                    completed(&state, &principal, &response).await;
+                }));
+                event
             }
-            Err(err) => json_event(Some("error"), &ApiError::from(err).into_body().1),
+            Err(err) => {
+                let err = ApiError::from(err);
+                let event = json_event(Some("error"), &err.clone().into_body().1);
+                tokio::spawn(crate::telemetry::in_request(async move {
+                    failed(&state, &principal, &query, &err).await;
+                }));
+                event
+            }
         }]
     };
     Ok(crate::streaming::answer_events(

@@ -43,6 +43,21 @@ pub(crate) fn endpoints() -> Vec<(Method, String, Option<Value>)> {
             "/users".into(),
             Some(json!({"username": "u", "password": "u-long-password"})),
         ),
+        (
+            Method::POST,
+            "/webhooks/register".into(),
+            Some(json!({"url": "https://example.com/hook", "events": ["query_completed"]})),
+        ),
+        (Method::GET, "/webhooks".into(), None),
+        (Method::GET, format!("/webhooks/{DOC}"), None),
+        (
+            Method::PATCH,
+            format!("/webhooks/{DOC}"),
+            Some(json!({"active": false})),
+        ),
+        (Method::DELETE, format!("/webhooks/{DOC}"), None),
+        (Method::POST, format!("/webhooks/{DOC}/test"), None),
+        (Method::GET, format!("/webhooks/{DOC}/deliveries"), None),
     ]
 }
 

@@ -14,7 +14,7 @@ fn needs(method: &reqwest::Method, path: &str) -> Option<&'static str> {
         ("POST", "query" | "search") | ("GET", "stats" | "documents" | "jobs") => Some("query"),
         ("POST" | "DELETE", "documents") => Some("ingest"),
         ("POST", "keys") => None,
-        ("GET" | "DELETE", "keys") | ("GET", "users") => Some("admin"),
+        ("GET" | "DELETE", "keys") | ("GET", "users") | (_, "webhooks") => Some("admin"),
         // A user gets the scopes of their role: a one-scope key holds too few to create one.
         ("POST", "users") => None,
         (_, "tenants") => Some("platform"),

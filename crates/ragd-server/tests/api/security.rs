@@ -291,7 +291,7 @@ async fn no_secret_reaches_the_logs() {
     .await;
     let logs = app.logs();
     assert!(
-        logs.contains("request done"),
+        logs.contains("request_completed"),
         "the log was captured: {}",
         logs.len()
     );

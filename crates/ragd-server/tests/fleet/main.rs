@@ -15,6 +15,9 @@ mod instance;
 mod jobs;
 mod limits;
 mod load;
+#[path = "../api/receiver.rs"]
+mod receiver;
 mod services;
 mod sharing;
 mod shutdown;
+mod webhooks;

@@ -141,6 +141,7 @@ http {{
     client_max_body_size 64m;
     upstream ragd {{
 {servers}        keepalive 32;
+        keepalive_timeout 1s;
     }}
     server {{
         listen 127.0.0.1:{port};
