@@ -19,12 +19,13 @@ use std::io::IsTerminal;
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber, span};
 use tracing_subscriber::field::{RecordFields, VisitOutput};
-use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::format::{DefaultVisitor, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -54,18 +55,22 @@ impl Logging {
                 .fmt_fields(JsonFields::new())
                 .event_format(FlatJson)
                 .with_writer(std::io::stderr)
-                .with_filter(log_filter(level)?)
                 .boxed()
         } else {
             tracing_subscriber::fmt::layer()
                 .fmt_fields(HumanFields)
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
-                .with_filter(log_filter(level)?)
                 .boxed()
         };
         let exporter = Exporter::from_env(runtime, ca_file)?;
-        let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![logs];
+        // The filter is global (the first layer: `Vec`'s layers all must enable a callsite), not
+        // per layer: a library's `enabled!` check that no event follows (sqlx asks before every
+        // query whether to log it) leaves a per-layer filter's state set on that thread, and the
+        // next event there was dropped — request logs lost on PostgreSQL, whose queries run on
+        // the request threads.
+        let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
+            vec![log_filter(level)?.boxed(), logs];
         if let Some(exporter) = &exporter {
             layers.push(
                 tracing_opentelemetry::layer()
@@ -92,16 +97,58 @@ impl Logging {
 /// What is logged: `RUST_LOG` when it is set and valid, else `LOG_LEVEL`. Spans at `info` are
 /// always kept (not printed: entering one writes nothing) so that a warning inside a request
 /// still carries the request's fields at the default `warn` level.
-fn log_filter<S: Subscriber>(
-    level: &str,
-) -> anyhow::Result<impl tracing_subscriber::layer::Filter<S> + Send + Sync + 'static> {
+fn log_filter(level: &str) -> anyhow::Result<GlobalFilter> {
     let events = match EnvFilter::try_from_env("RUST_LOG") {
         Ok(filter) => filter,
         Err(_) => EnvFilter::try_new(level)
             .with_context(|| format!("LOG_LEVEL={level}: not a level or filter directive"))?,
     };
-    let spans = filter_fn(|meta: &Metadata<'_>| meta.is_span() && *meta.level() <= Level::INFO);
-    Ok(events.or(spans))
+    Ok(GlobalFilter(events))
+}
+
+/// The events of an [`EnvFilter`], and every span at `info` or above.
+struct GlobalFilter(EnvFilter);
+
+fn kept_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && *meta.level() <= Level::INFO
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for GlobalFilter {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if kept_span(meta) {
+            Interest::always()
+        } else {
+            Layer::<S>::register_callsite(&self.0, meta)
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        kept_span(meta) || Layer::<S>::enabled(&self.0, meta, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Layer::<S>::max_level_hint(&self.0).map(|hint| hint.max(LevelFilter::INFO))
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
 }
 
 /// What the trace exporter sees: spans at `info` and above, and as their events only warnings
@@ -277,11 +324,11 @@ mod tests {
         let layer = tracing_subscriber::fmt::layer()
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
-            .with_writer(move || writer.clone())
-            .with_filter(EnvFilter::new(level).or(filter_fn(|meta: &Metadata<'_>| {
-                meta.is_span() && *meta.level() <= Level::INFO
-            })));
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+            .with_writer(move || writer.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(GlobalFilter(EnvFilter::new(level)))
+            .with(layer);
+        tracing::subscriber::with_default(subscriber, log);
         let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
         text.lines()
             .map(|l| serde_json::from_str(l).expect("a JSON line"))

@@ -258,11 +258,30 @@ pub(crate) async fn chat_completions(
         )
         .into_response());
     }
-    let guarded = service
+    let started = std::time::Instant::now();
+    super::query::received(&principal, &request.query);
+    let guarded = match service
         .guarded_query(&request, true, dialogue.as_ref(), None)
-        .await?;
+        .await
+    {
+        Ok(guarded) => guarded,
+        Err(err) => {
+            let err = ApiError::from(err);
+            super::query::failed(&state, &principal, &request.query, &err).await;
+            return Err(err);
+        }
+    };
     let outcome = &guarded.outcome;
     super::query::record_answer(&state, outcome);
+    // The same events as /query: the log lines and the webhooks' query_completed.
+    let answered = convert::query_response(
+        crate::telemetry::current_request_id(),
+        request.query.clone(),
+        outcome,
+        started,
+        guarded.triggered.clone(),
+    );
+    super::query::completed(&state, &principal, &answered).await;
     let sources: Vec<Source> = outcome.hits.iter().map(convert::source).collect();
     Ok(Json(json!({
         "id": completion_id(),

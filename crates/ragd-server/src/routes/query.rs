@@ -221,13 +221,13 @@ fn logged_query(query: &str) -> &str {
 }
 
 /// The chapter's `query_received` log event.
-fn received(principal: &Principal, query: &str) {
+pub(super) fn received(principal: &Principal, query: &str) {
     tracing::info!(request_id = %current_request_id(), user_id = %principal.username,
         tenant = %principal.tenant().as_str(), query = logged_query(query), "query_received");
 }
 
 /// The chapter's `query_completed` log event, and the webhook event.
-async fn completed(state: &AppState, principal: &Principal, response: &QueryResponse) {
+pub(super) async fn completed(state: &AppState, principal: &Principal, response: &QueryResponse) {
     tracing::info!(request_id = %response.request_id, user_id = %principal.username,
         processing_time = response.processing_time, confidence = response.confidence,
         num_sources = response.sources.len(), "query_completed");
@@ -257,7 +257,7 @@ async fn completed(state: &AppState, principal: &Principal, response: &QueryResp
 }
 
 /// The chapter's `query_failed` log event, and the webhook event.
-async fn failed(state: &AppState, principal: &Principal, query: &str, err: &ApiError) {
+pub(super) async fn failed(state: &AppState, principal: &Principal, query: &str, err: &ApiError) {
     let request_id = current_request_id();
     let (status, code) = err.code_name();
     tracing::error!(request_id = %request_id, user_id = %principal.username, error = err.message(),

@@ -138,14 +138,7 @@ async fn conversations_belong_to_their_owner_and_follow_ups_are_made_standalone(
     let (app, token) = app_with_corpus().await;
     let platform = token.clone();
     let joe = json!({"username": "joe", "password": "joe-long-password", "role": "member"});
-    assert_eq!(app.post_json(&platform, "/users", &joe).await.status(), 201);
-    let joe: Value = app
-        .login("joe", "joe-long-password")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let joe = joe["access_token"].as_str().expect("token").to_owned();
+    let joe = app.user_token(&platform, &joe).await;
 
     let ask = |q: &str, id: &str| json!({"query": q, "threshold": 0.3, "conversation_id": id});
     let first: Value = app

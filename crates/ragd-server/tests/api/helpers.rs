@@ -150,6 +150,18 @@ impl TestApp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates a user with `admin`'s token (`user` is the `POST /users` body, with `username`
+    /// and `password`) and returns the new user's bearer token.
+    pub(crate) async fn user_token(&self, admin: &str, user: &serde_json::Value) -> String {
+        let r = self.post_json(admin, "/users", user).await;
+        assert_eq!(r.status(), 201, "POST /users {user}");
+        let field = |name: &str| user[name].as_str().expect(name).to_owned();
+        let r = self.login(&field("username"), &field("password")).await;
+        assert_eq!(r.status(), 200, "login");
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
     /// `GET path` with a bearer token.
     pub(crate) async fn get(&self, token: &str, path: &str) -> reqwest::Response {
         self.client

@@ -112,6 +112,19 @@ async fn signed_events_of_the_tenant_reach_its_webhook_and_verify() {
         "{ingested}"
     );
 
+    // A question through the OpenAI-compatible API is a query_completed too.
+    let chat = json!({"model": "ragd", "messages": [{"role": "user", "content": "What causes neap tides?"}]});
+    let r = app.post_json(&admin, "/v1/chat/completions", &chat).await;
+    assert_eq!(r.status(), 200);
+    let chat_request = r.headers()["x-request-id"].to_str().expect("id").to_owned();
+    receiver
+        .wait_for(Duration::from_secs(20), "the chat's event", |got| {
+            of_type(got, "query_completed")
+                .iter()
+                .any(|d| body(d)["request_id"] == chat_request.as_str())
+        })
+        .await;
+
     // Deleting the document sends document_deleted.
     let doc = document_id.unwrap_or_else(|| {
         ingested["data"]["document_id"]
@@ -184,14 +197,7 @@ async fn signed_events_of_the_tenant_reach_its_webhook_and_verify() {
         201
     );
     let ana = json!({"username": "ana", "password": "ana-long-password", "role": "admin", "tenant": "acme"});
-    assert_eq!(app.post_json(&platform, "/users", &ana).await.status(), 201);
-    let ana: Value = app
-        .login("ana", "ana-long-password")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let ana = ana["access_token"].as_str().expect("token").to_owned();
+    let ana = app.user_token(&platform, &ana).await;
     let before = of_type(&receiver.received(), "query_completed").len();
     ask(&app, &ana, "What causes spring tides?").await;
     // acme's own webhook gets acme's events, and is the only one that does.
@@ -542,14 +548,7 @@ async fn webhooks_are_managed_by_tenant_admins_with_clear_errors() {
 
     // Members of the tenant may not manage its webhooks.
     let joe = json!({"username": "joe", "password": "joe-long-password", "role": "member"});
-    assert_eq!(app.post_json(&admin, "/users", &joe).await.status(), 201);
-    let joe: Value = app
-        .login("joe", "joe-long-password")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let joe = joe["access_token"].as_str().expect("token").to_owned();
+    let joe = app.user_token(&admin, &joe).await;
     error_body(app.get(&joe, "/webhooks").await, 403, "forbidden").await;
 
     assert_eq!(

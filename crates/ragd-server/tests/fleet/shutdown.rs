@@ -71,6 +71,7 @@ async fn sigterm_under_load_through_nginx_fails_no_request() {
         Ok(503),
         "ragd-2 /health/ready within 1 s of SIGTERM"
     );
+    assert!(logs.contains("SIGTERM received"), "{logs}");
     assert!(
         logs.contains("draining: /health/ready answers 503"),
         "{logs}"
