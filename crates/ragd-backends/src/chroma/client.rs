@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::chroma::config::ChromaConfig;
-use crate::chroma::wire::{CollectionInfo, Failure, Page, PreFlight, Query, QueryAnswer, Records};
+use crate::chroma::wire::{
+    CollectionInfo, Failure, Page, PreFlight, Query, QueryAnswer, Records, Vectors,
+};
 use crate::outbound::OutboundConfig;
 
 /// A success body larger than this is refused (a page of 1,000 ids with their metadata is about
@@ -258,6 +260,29 @@ impl Client {
     pub(crate) async fn count(&self, collection: &str) -> Result<u64, Failure> {
         let url = self.collections_url(&[collection, "count"]);
         self.call(Method::GET, url, NO_BODY).await
+    }
+
+    /// The records matching `filter` with their vectors, when there are at most `limit` of
+    /// them (`None` when there are more). Two calls: the ids first (cheap), then the vectors.
+    pub(crate) async fn small_scope(
+        &self,
+        collection: &str,
+        filter: &Value,
+        limit: usize,
+    ) -> Result<Option<Vec<(String, Vec<f32>)>>, Failure> {
+        let url = self.collections_url(&[collection, "get"]);
+        let ids = json!({ "where": filter, "limit": limit + 1, "include": [] });
+        let page: Page = self.call(Method::POST, url.clone(), Some(&ids)).await?;
+        if page.ids.len() > limit {
+            return Ok(None);
+        }
+        if page.ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let body = json!({ "ids": page.ids, "include": ["embeddings"] });
+        let found: Vectors = self.call(Method::POST, url, Some(&body)).await?;
+        let vectors = found.embeddings.unwrap_or_default();
+        Ok(Some(found.ids.into_iter().zip(vectors).collect()))
     }
 
     /// The `n` records nearest to `embedding` among those matching `filter`, with their

@@ -68,6 +68,14 @@ pub(crate) struct Page {
     pub(crate) metadatas: Option<Vec<Option<Map<String, Value>>>>,
 }
 
+/// Records with their vectors (a `get` including `embeddings`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Vectors {
+    pub(crate) ids: Vec<String>,
+    #[serde(default)]
+    pub(crate) embeddings: Option<Vec<Vec<f32>>>,
+}
+
 /// Records to upsert, one entry of each list per record. Vectors are serialised as `f32`, so the
 /// shortest decimal that reads back to the same `f32` is sent.
 #[derive(Debug, Serialize)]

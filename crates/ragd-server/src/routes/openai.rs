@@ -249,6 +249,7 @@ pub(crate) async fn chat_completions(
         let include_usage = chat.stream_options.unwrap_or_default().include_usage;
         return Ok(stream(
             state,
+            principal,
             service,
             request,
             dialogue,
@@ -304,8 +305,10 @@ pub(crate) async fn chat_completions(
     .into_response())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn stream(
     state: AppState,
+    principal: Principal,
     service: Arc<RagService>,
     request: RetrieveRequest,
     dialogue: Option<Dialogue>,
@@ -338,11 +341,20 @@ fn stream(
             Progress::Token(text) => json_event(None, &first(json!({ "content": text }), None)),
         }]
     };
+    let started = std::time::Instant::now();
+    let query = request.query.clone();
+    super::query::received(&principal, &query);
     let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
         let guarded = match answered {
             Ok(guarded) => guarded,
             Err(err) => {
-                let body = ApiError::from(err).into_body().1;
+                let err = ApiError::from(err);
+                let failed = err.clone();
+                // The stream has ended for the client; the events are queued beside it.
+                tokio::spawn(crate::telemetry::in_request(async move {
+                    super::query::failed(&state, &principal, &query, &failed).await;
+                }));
+                let body = err.into_body().1;
                 return vec![
                     json_event(
                         None,
@@ -354,6 +366,16 @@ fn stream(
         };
         let outcome = &guarded.outcome;
         super::query::record_answer(&state, outcome);
+        let answered = convert::query_response(
+            crate::telemetry::current_request_id(),
+            query,
+            outcome,
+            started,
+            guarded.triggered.clone(),
+        );
+        tokio::spawn(crate::telemetry::in_request(async move {
+            super::query::completed(&state, &principal, &answered).await;
+        }));
         let mut events = Vec::new();
         let footer = sources_footer(outcome);
         if !footer.is_empty() {

@@ -117,11 +117,23 @@ async fn signed_events_of_the_tenant_reach_its_webhook_and_verify() {
     let r = app.post_json(&admin, "/v1/chat/completions", &chat).await;
     assert_eq!(r.status(), 200);
     let chat_request = r.headers()["x-request-id"].to_str().expect("id").to_owned();
+    let streamed = json!({"model": "ragd", "stream": true,
+        "messages": [{"role": "user", "content": "What is a king tide?"}]});
+    let r = app
+        .post_json(&admin, "/v1/chat/completions", &streamed)
+        .await;
+    assert_eq!(r.status(), 200);
+    let streamed_request = r.headers()["x-request-id"].to_str().expect("id").to_owned();
+    let text = r.text().await.expect("the stream");
+    assert!(text.contains("[DONE]"), "{text}");
     receiver
-        .wait_for(Duration::from_secs(20), "the chat's event", |got| {
-            of_type(got, "query_completed")
-                .iter()
-                .any(|d| body(d)["request_id"] == chat_request.as_str())
+        .wait_for(Duration::from_secs(20), "the chats' events", |got| {
+            let completed = of_type(got, "query_completed");
+            [&chat_request, &streamed_request].iter().all(|id| {
+                completed
+                    .iter()
+                    .any(|d| body(d)["request_id"] == id.as_str())
+            })
         })
         .await;
 
