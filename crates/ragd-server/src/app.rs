@@ -201,8 +201,10 @@ impl App {
             cancel.clone(),
             load_failed.clone(),
         ));
+        let close_listener = CancellationToken::new();
         let trigger = {
             let (draining, stopping) = (Arc::clone(&state.draining), stopping.clone());
+            let close_listener = close_listener.clone();
             let drain = state.config.shutdown_drain;
             async move {
                 let wants_drain = tokio::select! {
@@ -217,6 +219,8 @@ impl App {
                         "draining: /health/ready answers 503, requests are still served (each closing its connection)"
                     );
                     tokio::time::sleep(drain).await;
+                    close_listener.cancel();
+                    tokio::time::sleep(crate::listener::CLOSE_GRACE).await;
                 }
                 stopping.cancel();
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -228,6 +232,10 @@ impl App {
             tokio::spawn(crate::metrics::serve(listener, state.clone(), cancel.clone()))
         });
         let grace = state.config.shutdown_timeout;
+        use axum::serve::ListenerExt as _;
+        let listener = crate::listener::ClosingListener::new(listener, close_listener)
+            .context("the listener's address")?
+            .tap_io(|_| {}); // the wrapper axum gives ConnectInfo<SocketAddr> for any listener
         let server = axum::serve(
             listener,
             crate::routes::router(&state)

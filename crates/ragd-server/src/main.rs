@@ -14,6 +14,7 @@ mod headers;
 mod jobs;
 mod jwks;
 mod jwt_config;
+mod listener;
 mod llm_config;
 mod logging;
 mod metrics;
