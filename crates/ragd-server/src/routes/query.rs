@@ -231,27 +231,28 @@ pub(super) async fn completed(state: &AppState, principal: &Principal, response:
     tracing::info!(request_id = %response.request_id, user_id = %principal.username,
         processing_time = response.processing_time, confidence = response.confidence,
         num_sources = response.sources.len(), "query_completed");
-    let data = serde_json::json!({
-        "query": response.query,
-        "answer": response.answer,
-        "confidence": response.confidence,
-        "processing_time": response.processing_time,
-        "num_sources": response.sources.len(),
-        "sources": response.sources.iter().map(|s| serde_json::json!({
-            "similarity": s.similarity,
-            "metadata": s.metadata,
-        })).collect::<Vec<_>>(),
-        "model": response.model,
-        "conversation_id": response.conversation_id,
-        "user_id": principal.username,
-    });
     state
         .webhooks
         .query_event(
             principal.tenant(),
             EventType::QueryCompleted,
-            data,
             &response.request_id,
+            || {
+                serde_json::json!({
+                    "query": response.query,
+                    "answer": response.answer,
+                    "confidence": response.confidence,
+                    "processing_time": response.processing_time,
+                    "num_sources": response.sources.len(),
+                    "sources": response.sources.iter().map(|s| serde_json::json!({
+                        "similarity": s.similarity,
+                        "metadata": s.metadata,
+                    })).collect::<Vec<_>>(),
+                    "model": response.model,
+                    "conversation_id": response.conversation_id,
+                    "user_id": principal.username,
+                })
+            },
         )
         .await;
 }
@@ -262,20 +263,21 @@ pub(super) async fn failed(state: &AppState, principal: &Principal, query: &str,
     let (status, code) = err.code_name();
     tracing::error!(request_id = %request_id, user_id = %principal.username, error = err.message(),
         code, status_code = status, "query_failed");
-    let data = serde_json::json!({
-        "query": query,
-        "error": err.message(),
-        "code": code,
-        "status_code": status,
-        "user_id": principal.username,
-    });
     state
         .webhooks
         .query_event(
             principal.tenant(),
             EventType::QueryFailed,
-            data,
             &request_id,
+            || {
+                serde_json::json!({
+                    "query": query,
+                    "error": err.message(),
+                    "code": code,
+                    "status_code": status,
+                    "user_id": principal.username,
+                })
+            },
         )
         .await;
 }

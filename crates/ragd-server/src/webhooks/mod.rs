@@ -368,16 +368,18 @@ impl Webhooks {
         &self,
         tenant: &TenantId,
         event: EventType,
-        data: serde_json::Value,
         request_id: &str,
+        data: impl FnOnce() -> serde_json::Value,
     ) {
+        // The event's data is built only when a webhook will receive it: nothing is added to a
+        // question nobody subscribed to.
         if !self.subscribed(tenant, event).await {
             return;
         }
         let notice = Notice {
             tenant: tenant.clone(),
             event_type: event,
-            body: ragd_core::webhooks::body(event, data, request_id, chrono::Utc::now()),
+            body: ragd_core::webhooks::body(event, data(), request_id, chrono::Utc::now()),
             traceparent: crate::otel::current_traceparent(),
         };
         if let Err(err) = self.write(vec![notice]).await {
