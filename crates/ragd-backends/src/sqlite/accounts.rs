@@ -247,7 +247,7 @@ impl JobStore for SqliteStore {
     ) -> Result<bool> {
         let _ = owner; // one worker per store: nothing to fence
         let files = serde_json::to_string(files).map_err(Error::internal)?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let updated =
             sqlx::query("UPDATE jobs SET status = ?, files = ?, updated_at = ? WHERE id = ?")
                 .bind(status.as_str())

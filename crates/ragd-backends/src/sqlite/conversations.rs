@@ -140,7 +140,7 @@ impl ConversationStore for SqliteStore {
             return Err(Error::invalid("a conversation must keep at least one turn"));
         }
         let tenant_row = self.tenant_row_id(tenant).await?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let conversation = append_in(&mut tx, tenant_row, owner, &id, &turn, max_turns).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(conversation)
@@ -177,7 +177,7 @@ impl ConversationStore for SqliteStore {
         id: &str,
     ) -> Result<(Conversation, Vec<Turn>)> {
         // One read transaction: the count and the turns come from the same snapshot.
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let sql = format!("{CONVERSATION_SELECT} WHERE {MINE} AND c.client_id = ?");
         let row = sqlx::query(&sql)
             .bind(tenant.as_str())
@@ -211,7 +211,7 @@ impl ConversationStore for SqliteStore {
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<Conversation>, u64)> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let sql = format!(
             "SELECT COUNT(*) FROM conversations c JOIN tenants t ON t.id = c.tenant_id WHERE {MINE}"
         );

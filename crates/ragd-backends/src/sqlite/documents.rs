@@ -23,7 +23,7 @@ impl SqliteStore {
     /// The collection id for a scope, creating the tenant and collection if needed.
     pub async fn collection_id(&self, scope: &Scope) -> Result<CollectionId> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
@@ -156,7 +156,14 @@ impl SqliteStore {
         events: &[Event],
     ) -> Result<(Document, IndexChanges)> {
         let document = self.get_document(tenant, id).await?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Looked up before the write transaction, which holds the only write lock.
+        let collection = self
+            .collection_ids(tenant.as_str(), Some(document.scope.collection.as_str()))
+            .await?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::NotFound(format!("document {id}")))?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let keys: Vec<i64> = sqlx::query_scalar("SELECT key FROM chunks WHERE document_id = ?")
             .bind(id.to_string())
             .fetch_all(&mut *tx)
@@ -165,7 +172,7 @@ impl SqliteStore {
         // The collection too: a document another tenant's request names is never deleted.
         let deleted = sqlx::query("DELETE FROM documents WHERE id = ? AND collection_id = ?")
             .bind(id.to_string())
-            .bind(self.collection_id(&document.scope).await?)
+            .bind(collection)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

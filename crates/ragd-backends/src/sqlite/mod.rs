@@ -47,6 +47,16 @@ pub(crate) fn db_err(err: sqlx::Error) -> Error {
     }
 }
 
+/// Starts a write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`),
+/// waiting for it under the busy timeout. A deferred transaction that reads first and writes
+/// later fails with `SQLITE_BUSY` (no wait) when another writer committed in between, which the
+/// webhook worker and the outbox writer make likely under load.
+pub(crate) async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+}
+
 /// When a commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {

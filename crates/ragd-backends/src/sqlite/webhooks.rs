@@ -89,7 +89,7 @@ pub(crate) async fn enqueue_in(tx: &mut sqlx::SqliteConnection, notices: &[Notic
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, new: NewWebhook, max_per_tenant: u32) -> Result<Webhook> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE tenant = ?")
             .bind(new.tenant.as_str())
             .fetch_one(&mut *tx)
@@ -179,7 +179,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn delete_webhook(&self, tenant: &TenantId, id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let deleted = sqlx::query("DELETE FROM webhooks WHERE tenant = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id)
@@ -215,7 +215,7 @@ impl WebhookStore for SqliteStore {
         if notices.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let queued = enqueue_in(&mut tx, notices).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(queued)
@@ -312,7 +312,7 @@ impl WebhookStore for SqliteStore {
 
     async fn finish_deliveries(&self, owner: &str, attempts: &[(String, Attempt)]) -> Result<u32> {
         let now = now_millis();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::sqlite::begin_write(&self.pool).await?;
         let mut recorded = 0;
         for (id, attempt) in attempts {
             let (status, next, code, error, disable) = match attempt.clone() {

@@ -64,7 +64,7 @@ pub(crate) async fn put_document(
     let now = Utc::now();
     let metadata = serde_json::to_string(&doc.metadata).map_err(Error::internal)?;
     let chunk_count = i64::try_from(doc.chunks.len()).map_err(Error::internal)?;
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = crate::sqlite::begin_write(pool).await?;
 
     let existing: Option<(String,)> =
         sqlx::query_as("SELECT id FROM documents WHERE collection_id = ? AND source = ?")

@@ -6,6 +6,7 @@
 
 mod chroma;
 mod chroma_failures;
+mod concurrent_writes;
 mod contracts;
 mod corpus;
 mod embedding;
