@@ -42,9 +42,13 @@ impl axum::serve::Listener for ClosingListener {
             let Some(listener) = self.listener.as_ref() else {
                 return std::future::pending().await;
             };
+            // Accept first: a connection already in the kernel's queue when the close comes is
+            // accepted and answered, not reset with the socket (nginx may have sent a POST down
+            // it, which it cannot retry). The socket closes once the queue is empty.
             let accepted = tokio::select! {
-                () = self.close.cancelled() => None,
+                biased;
                 accepted = listener.accept() => Some(accepted),
+                () = self.close.cancelled() => None,
             };
             match accepted {
                 None => self.listener = None, // dropped: the socket is closed
