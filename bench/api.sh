@@ -108,10 +108,10 @@ tree_cpu_ticks() {
 }
 
 stop_server() {
-  local pid=$server_pid i
+  local pid=$server_pid
   server_pid=
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -227,7 +227,7 @@ start_server() { # start_server STACK PORT (sets server_pid)
 }
 
 bench_stack() {
-  local stack=$1 busy0 total0 busy1 total1 srv0 srv1 cpu stats_count port base ready_path t0 startup rss_ready rss_idle rss_after peak procs token c threads load1 line
+  local stack=$1 busy0 total0 busy1 total1 srv0 srv1 cpu_busy cpu_server stats_count port base ready_path t0 startup rss_ready rss_idle rss_after peak procs token c threads load1 line
   port=$(free_port)
   base=http://127.0.0.1:$port
   ready_path=/health
@@ -265,15 +265,15 @@ bench_stack() {
     read -r busy1 total1 < <(cpu_ticks)
     srv1=$(tree_cpu_ticks "$server_pid")
     # cores busy machine-wide, and cores used by the server, averaged over the wrk run
-    cpu=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v s=$((srv1 - srv0)) -v n="$(nproc)" \
-      'BEGIN { e = t / n; if (e <= 0) e = 1; printf "%.2f %.2f", b / e, s / e }')
+    read -r cpu_busy cpu_server < <(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v s=$((srv1 - srv0)) -v n="$(nproc)" \
+      'BEGIN { e = t / n; if (e <= 0) e = 1; printf "%.2f %.2f\n", b / e, s / e }')
     line=$(sed -n 's/^WRK_JSON //p' "$work/wrk-$stack-c$c.txt")
     if [ -z "$line" ]; then
       cat "$work/wrk-$stack-c$c.txt" >&2
       continue
     fi
     python3 - "$line" "$run_id" "$stack" "$c" "$threads" "$duration" "$n" "$max_results" "$threshold" \
-      "$(grep -c . "$questions")" "$load1" $cpu <<'PY' | record
+      "$(grep -c . "$questions")" "$load1" "$cpu_busy" "$cpu_server" <<'PY' | record
 import json, sys
 r = json.loads(sys.argv[1])
 out = {"bench": "api_query", "run": sys.argv[2], "stack": sys.argv[3], "concurrency": int(sys.argv[4]),

@@ -40,7 +40,8 @@ load() { BENCH_TOKEN=$token BENCH_QUESTIONS=bench/api/questions.txt wrk -t1 -c"$
 load -d5s >/dev/null
 perf_pid=
 if [ -n "${PERF:-}" ]; then
-  perf record -F 499 ${PERF_CG:--g} -p $pid -o /tmp/perf.data -- sleep 10 >/dev/null 2>&1 &
+  read -r -a perf_cg <<<"${PERF_CG:--g}"
+  perf record -F 499 "${perf_cg[@]}" -p $pid -o /tmp/perf.data -- sleep 10 >/dev/null 2>&1 &
   perf_pid=$!
 fi
 load -d10s --latency | grep -E "Requests/sec| 50%| 99%"

@@ -39,7 +39,8 @@ for i, line in enumerate(open(src)):
 PY
 admin=$RAGD_TEST_DATABASE_URL
 fresh() { # a new database on the server, its URL on stdout
-  local name="b_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  local name
+  name="b_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   models/postgres/bin/psql "$admin" -qc "CREATE DATABASE $name" >/dev/null
   echo "${admin%/*}/$name"
 }

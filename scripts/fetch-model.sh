@@ -38,7 +38,7 @@ openvino/libhwloc.so.15                      e91be9f5bc1c87aadb08f2e19ebcb742979
 PINS
 )
 # The converter's own dependencies, pinned: the ONNX graphs it writes are byte-identical with them.
-convert_deps="numpy==2.4.6 onnx==1.23.2 protobuf==7.36.2 ml_dtypes==0.6.0"
+convert_deps=(numpy==2.4.6 onnx==1.23.2 protobuf==7.36.2 ml_dtypes==0.6.0)
 
 verify() { # [PREFIX]: check the pinned files (only those under PREFIX when given)
   local ok=0
@@ -142,9 +142,9 @@ ln -sf libonnxruntime.so.1.32.0 "$ort_dir/libonnxruntime.so"
 # deterministically from model.safetensors (scripts/build_onnx_variants.py).
 echo "model: building the fused fp32 ONNX graph ..."
 python3 -m venv "$tmp/venv"
-if ! "$tmp/venv/bin/pip" install --quiet --only-binary=:all: $convert_deps >"$tmp/pip.log" 2>&1; then
+if ! "$tmp/venv/bin/pip" install --quiet --only-binary=:all: "${convert_deps[@]}" >"$tmp/pip.log" 2>&1; then
   cat "$tmp/pip.log" >&2
-  echo "error: could not install the converter's packages ($convert_deps) from PyPI" >&2
+  echo "error: could not install the converter's packages (${convert_deps[*]}) from PyPI" >&2
   exit 1
 fi
 "$tmp/venv/bin/python" "$(dirname "$0")/build_onnx_variants.py" "$model_dir" >/dev/null

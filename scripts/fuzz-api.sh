@@ -19,6 +19,8 @@ venv=$root/tests/fuzz/.venv
 
 work=$(mktemp -d)
 server=
+# shellcheck disable=SC2317  # runs from the EXIT trap; shellcheck 0.9 calls a trap-only function
+# unreachable when the script ends in `exit`
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$work"
@@ -27,7 +29,7 @@ trap cleanup EXIT
 password=fuzz-admin-password-$RANDOM$RANDOM
 # Created before the server starts: the loop below may read it before the server's shell has.
 : >"$work/stdout"
-RAGD_ENV_FILE= RAGD_DATA_DIR="$work/data" RAGD_MODELS_DIR="$root/models" RAGD_PORT=0 \
+RAGD_ENV_FILE='' RAGD_DATA_DIR="$work/data" RAGD_MODELS_DIR="$root/models" RAGD_PORT=0 \
   RAGD_REDOC_JS="$root/vendor/redoc/redoc.standalone.js" \
   JWT_SECRET_KEY="fuzz-$(date +%s%N)-0123456789abcdef0123456789" \
   RAGD_ADMIN_USERNAME=admin RAGD_ADMIN_PASSWORD="$password" \

@@ -47,8 +47,9 @@ fetch() {
   rm -rf "$install.partial"
   mkdir -p "$install.partial"
   dpkg-deb -x "$tmp"/prometheus_*.deb "$install.partial"
-  [ -x "$install.partial/usr/bin/prometheus" ] && [ -x "$install.partial/usr/bin/promtool" ] \
-    || die "the package has no usr/bin/prometheus and usr/bin/promtool"
+  if [ ! -x "$install.partial/usr/bin/prometheus" ] || [ ! -x "$install.partial/usr/bin/promtool" ]; then
+    die "the package has no usr/bin/prometheus and usr/bin/promtool"
+  fi
   rm -rf "$install"
   mv "$install.partial" "$install"
   say "$("$install/usr/bin/prometheus" --version 2>&1 | head -1) installed in $install"

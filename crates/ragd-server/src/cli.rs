@@ -31,6 +31,16 @@ pub(crate) enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Probe a running server: exits 0 when it answers 2xx (the container image's HEALTHCHECK;
+    /// no curl needed in the image).
+    Health {
+        /// What to probe (default: http://127.0.0.1:$RAGD_PORT/health/live, port 8000 when unset).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Ingest files and directories (txt, md, html, pdf, docx); unchanged files are skipped.
     Ingest(IngestArgs),
     /// Ask a question; prints the answer, its confidence and the cited sources.

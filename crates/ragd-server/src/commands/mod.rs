@@ -4,6 +4,7 @@
 //! [`RagService`]: ragd_core::RagService
 
 mod documents;
+mod health;
 mod ingest;
 mod keys;
 mod maintenance;
@@ -38,6 +39,9 @@ async fn announce(config: &ragd_backends::EngineConfig, change: Option<Invalidat
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Health { url, timeout_secs } = &cli.command {
+        return health::run(url.as_deref(), *timeout_secs).await;
+    }
     let config = cli.engine.to_config()?;
     match cli.command {
         Command::Serve(args) => {
@@ -45,6 +49,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.embed_spin = cli.engine.embed_spin.unwrap_or(false);
             serve::run(&config, &args).await
         }
+        Command::Health { url, timeout_secs } => health::run(url.as_deref(), timeout_secs).await,
         Command::Openapi => {
             println!("{}", crate::routes::openapi_document().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)

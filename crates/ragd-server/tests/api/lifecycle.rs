@@ -310,3 +310,37 @@ async fn a_second_process_cannot_take_the_data_dir_of_a_running_server() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
     succeed(ragd(app.data.path()).args(["users", "list"]));
 }
+
+#[tokio::test]
+async fn the_health_command_probes_a_running_server() {
+    let app = TestApp::spawn().await;
+    let probe = |url: String| {
+        let data = tempfile::tempdir().unwrap();
+        ragd(data.path())
+            .args(["health", "--url", &url, "--timeout-secs", "2"])
+            .output()
+            .unwrap()
+    };
+    let live = probe(app.url("/health/live"));
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let missing = probe(app.url("/health/nowhere"));
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("answered 404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let url = app.url("/health/live");
+    drop(app);
+    let gone = probe(url);
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("unhealthy"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+}

@@ -24,7 +24,8 @@ pub(crate) struct Fleet {
     pub(crate) redis: Redis,
     /// Their database's URL.
     pub(crate) database: String,
-    /// A client for the test's requests.
+    /// A client for the test's requests (HTTPS to nginx, trusting its test CA; HTTP to the
+    /// instances).
     pub(crate) client: reqwest::Client,
     // Declared last: the next fleet starts once this one is gone.
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -78,15 +79,13 @@ impl Fleet {
         let nodes = vec![first, second, third];
         let upstreams: Vec<&str> = nodes.iter().map(Instance::addr).collect();
         let nginx = Nginx::start(&nginx, &upstreams).await;
+        let client = nginx.client(Duration::from_secs(60));
         Some(Self {
             nodes,
             nginx,
             redis,
             database,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            client,
             _turn: turn,
         })
     }

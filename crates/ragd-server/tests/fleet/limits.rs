@@ -120,7 +120,8 @@ async fn without_redis_the_fleet_keeps_answering_and_the_shared_quota_returns() 
     fleet.upload_corpus(&admin, crate::load::LOAD_CORPUS).await;
     let (_, key) = fleet.create_key(&admin, &["query"]).await;
 
-    let load = Load::start(&fleet.bases(), &key, 3);
+    let client = fleet.nginx.client(Duration::from_secs(30));
+    let load = Load::start(&client, &fleet.bases(), &key, 3);
     load.wait_for(30, "before the outage").await;
     let down = load.now();
     let paused = fleet.redis.url().to_owned();

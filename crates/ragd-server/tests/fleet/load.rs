@@ -46,15 +46,17 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// `clients` tasks, each going round `targets` (base URLs) with `token`.
-    pub(crate) fn start(targets: &[String], token: &str, clients: usize) -> Self {
+    /// `clients` tasks, each going round `targets` (base URLs) with `token`, through `client`
+    /// (which must trust nginx's test CA when nginx is a target).
+    pub(crate) fn start(
+        client: &reqwest::Client,
+        targets: &[String],
+        token: &str,
+        clients: usize,
+    ) -> Self {
         let started = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
         let tasks = (0..clients)
             .map(|task| {
                 let (client, stop, seen) = (client.clone(), stop.clone(), seen.clone());

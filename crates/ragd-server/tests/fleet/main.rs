@@ -1,5 +1,6 @@
-//! The fleet suite (issue 13): three `ragd serve` instances behind a real nginx (round robin) on
-//! one PostgreSQL and one Redis, all on loopback and free ports, started and stopped by the tests.
+//! The fleet suite (issue 13): three `ragd serve` instances behind a real nginx (round robin, with
+//! the shipped `deploy/nginx/` config of issue 15, over HTTPS) on one PostgreSQL and one Redis,
+//! all on loopback and free ports, started and stopped by the tests.
 //! What one instance learns (a document, a revoked key, a spent quota, a job) the others must see;
 //! what happens to one instance (Redis gone, `kill -9`, SIGTERM) must cost no client a request.
 //!
@@ -10,6 +11,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod deploy_nginx;
 mod fleet;
 mod instance;
 mod jobs;

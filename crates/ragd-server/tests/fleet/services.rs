@@ -1,8 +1,8 @@
-//! The real services around a fleet: nginx in front (a config generated per test, in a temp dir
-//! that also holds its logs, pid and temp files) and Redis behind (`RAGD_TEST_REDIS_URL`, or a
-//! server of the test's own from `scripts/redis.sh` that it can pause and resume).
+//! The real services around a fleet: nginx in front (the shipped `deploy/nginx/` config, rendered
+//! per fleet into a temp dir that also holds its certificate, logs, pid and temp files) and Redis
+//! behind (`RAGD_TEST_REDIS_URL`, or a server of the test's own from `scripts/redis.sh` that it
+//! can pause and resume).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,24 +30,25 @@ pub(crate) fn redis_server_installed() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// nginx, round robin over the fleet.
+/// nginx with the shipped config (`deploy/nginx/`), rendered for this fleet by
+/// `scripts/check-nginx.sh render`: its instances as upstreams, HTTPS and plain HTTP on free
+/// loopback ports, a throwaway CA and certificate, everything it writes in a temp dir.
 pub(crate) struct Nginx {
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`: the API.
     pub(crate) base: String,
+    /// `http://127.0.0.1:PORT`: the plain-HTTP server (redirects, probes).
+    pub(crate) plain: String,
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Nginx {
-    /// Starts nginx in front of `upstreams` (`127.0.0.1:PORT` each) and waits until it answers.
+    /// Starts nginx in front of `upstreams` (`127.0.0.1:PORT` each) and waits until it answers
+    /// over HTTPS.
     pub(crate) async fn start(binary: &Path, upstreams: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        std::fs::write(
-            dir.path().join("nginx.conf"),
-            config(dir.path(), port, upstreams),
-        )
-        .expect("nginx.conf");
+        let (http, https) = two_free_ports();
+        render(dir.path(), upstreams, http, https);
         let prefix = format!("{}/", dir.path().display());
         let errors = format!("{prefix}error.log");
         let conf = format!("{prefix}nginx.conf");
@@ -59,7 +60,8 @@ impl Nginx {
             .spawn()
             .expect("nginx starts");
         let mut nginx = Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("https://127.0.0.1:{https}"),
+            plain: format!("http://127.0.0.1:{http}"),
             child,
             dir,
         };
@@ -68,7 +70,7 @@ impl Nginx {
     }
 
     async fn wait_ready(&mut self) {
-        let client = reqwest::Client::new();
+        let client = self.client(Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(r) = client
@@ -89,9 +91,33 @@ impl Nginx {
         }
     }
 
+    /// The test CA that signed nginx's certificate.
+    pub(crate) fn ca(&self) -> reqwest::Certificate {
+        let pem = std::fs::read(self.dir.path().join("tls/ca.pem")).expect("tls/ca.pem");
+        reqwest::Certificate::from_pem(&pem).expect("a PEM certificate")
+    }
+
+    /// A client builder that trusts [`Nginx::ca`] (and still speaks plain HTTP to instances).
+    pub(crate) fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().add_root_certificate(self.ca())
+    }
+
+    /// A client that trusts [`Nginx::ca`], with `timeout` per request.
+    pub(crate) fn client(&self, timeout: Duration) -> reqwest::Client {
+        self.client_builder()
+            .timeout(timeout)
+            .build()
+            .expect("client")
+    }
+
     /// Its error log.
     pub(crate) fn errors(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Its access log (ragd/ragd.conf's `ragd` format: one JSON object a line).
+    pub(crate) fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 }
 
@@ -111,61 +137,33 @@ impl Drop for Nginx {
     }
 }
 
-/// The configuration of issue 13: round robin, retries on connection errors and 502/503,
-/// HTTP/1.1 keepalive to the instances, the client's address in X-Forwarded-For.
-fn config(dir: &Path, port: u16, upstreams: &[&str]) -> String {
-    let d = dir.display();
-    // As root, nginx's workers would run as `nobody`, who cannot write the temp dirs in here.
-    let user = if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        "user root;"
-    } else {
-        ""
-    };
-    let servers: String = upstreams
-        .iter()
-        .map(|addr| format!("        server {addr} max_fails=1 fail_timeout=5s;\n"))
-        .collect();
-    format!(
-        "{user}
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    client_max_body_size 64m;
-    upstream ragd {{
-{servers}        keepalive 32;
-        keepalive_timeout 1s;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://ragd;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 3;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 60s;
-        }}
-    }}
-}}
-"
-    )
+/// Renders `deploy/nginx/` into `dir` with `scripts/check-nginx.sh render`, the same rendering
+/// `make test` checks with `nginx -t`. 127.0.0.1 is exempt from the per-address API flood limit
+/// (`ragd_api`): every client of the suite comes from there, and the load tests send hundreds
+/// of requests a second, as an internal batch client would. The login limit still applies, and
+/// `deploy_nginx.rs` hammers the API limit from other loopback addresses.
+fn render(dir: &Path, upstreams: &[&str], http: u16, https: u16) {
+    let mut cmd = Command::new(root().join("scripts/check-nginx.sh"));
+    cmd.arg("render").arg(dir);
+    for upstream in upstreams {
+        cmd.args(["--upstream", upstream]);
+    }
+    cmd.args(["--http", &http.to_string(), "--https", &https.to_string()])
+        .args(["--unlimited", "127.0.0.1/32"]);
+    let out = cmd.output().expect("scripts/check-nginx.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/check-nginx.sh render: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local_addr").port()
+/// Two distinct ports that were free a moment ago.
+fn two_free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("local_addr").port();
+    (port(&a), port(&b))
 }
 
 /// The fleet's Redis.
