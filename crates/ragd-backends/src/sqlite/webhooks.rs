@@ -10,55 +10,21 @@ use ragd_core::webhooks::{
     WebhookPatch, WebhookStore,
 };
 use ragd_core::{Error, Result};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
 
 use crate::sqlite::{SqliteStore, db_err};
-use crate::webhook_rows::{delivery_id, from_millis, millis, now_millis};
-
-const WEBHOOK_COLUMNS: &str = "id, tenant, owner, url, events, secret IS NOT NULL AS has_secret, active, created_at, updated_at";
-const DELIVERY_COLUMNS: &str = "id, webhook_id, event_type, status, attempts, next_attempt_at, \
-     last_status, last_error, created_at, finished_at";
+use crate::webhook_rows::{
+    DELIVERY_COLUMNS, DeliveryRow, WEBHOOK_COLUMNS, WebhookRow, delivery_id, from_millis, millis,
+    now_millis,
+};
 
 fn webhook(row: &SqliteRow) -> Result<Webhook> {
-    Ok(Webhook {
-        id: row.try_get("id").map_err(db_err)?,
-        tenant: TenantId::parse(row.try_get("tenant").map_err(db_err)?)?,
-        owner: row.try_get("owner").map_err(db_err)?,
-        url: row.try_get("url").map_err(db_err)?,
-        events: EventType::decode_list(row.try_get("events").map_err(db_err)?),
-        has_secret: row.try_get("has_secret").map_err(db_err)?,
-        active: row.try_get("active").map_err(db_err)?,
-        created_at: from_millis(row.try_get("created_at").map_err(db_err)?),
-        updated_at: from_millis(row.try_get("updated_at").map_err(db_err)?),
-    })
+    WebhookRow::from_row(row).map_err(db_err)?.into_webhook()
 }
 
 fn delivery(row: &SqliteRow) -> Result<Delivery> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let status = DeliveryStatus::parse(&status)?;
-    Ok(Delivery {
-        id: row.try_get("id").map_err(db_err)?,
-        webhook_id: row.try_get("webhook_id").map_err(db_err)?,
-        event_type: row.try_get("event_type").map_err(db_err)?,
-        status,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db_err)?)
-            .unwrap_or(u32::MAX),
-        next_attempt_at: (status == DeliveryStatus::Pending)
-            .then(|| row.try_get("next_attempt_at").map(from_millis))
-            .transpose()
-            .map_err(db_err)?,
-        last_status: row
-            .try_get::<Option<i64>, _>("last_status")
-            .map_err(db_err)?
-            .and_then(|s| u16::try_from(s).ok()),
-        last_error: row.try_get("last_error").map_err(db_err)?,
-        created_at: from_millis(row.try_get("created_at").map_err(db_err)?),
-        finished_at: row
-            .try_get::<Option<i64>, _>("finished_at")
-            .map_err(db_err)?
-            .map(from_millis),
-    })
+    DeliveryRow::from_row(row).map_err(db_err)?.into_delivery()
 }
 
 /// Queues `notices` in `tx`: one delivery per subscribed active webhook of each one's tenant.
