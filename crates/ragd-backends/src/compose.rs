@@ -23,6 +23,7 @@ use crate::chroma::ChromaIndex;
 use crate::data_dir::DataDirLock;
 use crate::embed::tokenizer::TokenCount;
 use crate::embedded_index::{EmbeddedIndex, EmbeddedIndexConfig};
+use crate::lexical::{LexicalConfig, TantivyIndex};
 use crate::postgres::{PgOptions, PgStore};
 use crate::sqlite::indexed::IndexedStore;
 use crate::sqlite::{Durability, SqliteStore};
@@ -221,6 +222,11 @@ impl Backends {
                         "the vector index needs the data dir opened as its owner",
                     ));
                 }
+                crate::data_dir::check_embedding_model(
+                    &config.data_dir,
+                    &crate::embed::model::canonical_id(&config.embeddings_model),
+                    StoreStatus::count_all_documents(store).await? > 0,
+                )?;
                 let index: Arc<dyn VectorIndex> = match &config.chroma {
                     Some(chroma) => Arc::new(ChromaIndex::open(chroma.clone(), store).await?),
                     None => {
@@ -232,7 +238,20 @@ impl Backends {
                         Arc::new(EmbeddedIndex::open(index_config, store).await?)
                     }
                 };
-                let indexed = Arc::new(IndexedStore::new(store.clone(), index));
+                let mut indexed = IndexedStore::new(store.clone(), index);
+                if config.search.lexical {
+                    let mut lexical = LexicalConfig::new(
+                        config
+                            .search
+                            .lexical_dir
+                            .clone()
+                            .unwrap_or_else(|| config.data_dir.join("lexical")),
+                    );
+                    lexical.writer_memory_bytes = config.search.lexical_writer_bytes;
+                    indexed =
+                        indexed.with_lexical(Arc::new(TantivyIndex::open(lexical, store).await?));
+                }
+                let indexed = Arc::new(indexed);
                 Ok(Documents {
                     store: Arc::clone(&indexed) as _,
                     maintenance: indexed as _,
@@ -301,6 +320,30 @@ impl Fleet {
     }
 }
 
+/// The cross-encoder, when `RAGD_RERANK_MODEL` names one: a folder, or the id or folder name of
+/// the one `make reranker` fetches into the models directory.
+fn reranker(config: &EngineConfig) -> Result<Option<Arc<dyn ragd_core::ports::Reranker>>> {
+    let Some(spec) = &config.search.rerank_model else {
+        return Ok(None);
+    };
+    let mut settings =
+        crate::rerank::OnnxRerankerConfig::new(&config.models_dir, config.ort_library.clone());
+    let path = std::path::Path::new(spec);
+    if path.is_dir() {
+        settings.model_id = spec.clone();
+        settings.model_dir = path.to_path_buf();
+    } else if spec != crate::rerank::MS_MARCO_ID && spec != crate::rerank::MS_MARCO_DIR {
+        return Err(ragd_core::Error::invalid(format!(
+            "RAGD_RERANK_MODEL={spec:?} is neither a folder nor {} (run `make reranker`)",
+            crate::rerank::MS_MARCO_DIR
+        )));
+    }
+    settings.threads = config.search.rerank_threads;
+    Ok(Some(Arc::new(crate::rerank::OnnxReranker::start(
+        settings,
+    )?)))
+}
+
 /// Builds the RAG service over `store` with the configured pipeline.
 pub fn rag_service(
     config: &EngineConfig,
@@ -328,6 +371,7 @@ pub fn rag_service(
         extractor: config.parser.extractor(),
         chunker: Chunker::new(config.chunker, Arc::new(counter)),
         calibration: config.calibration.clone(),
+        retrieval: config.search.settings(reranker(config)?),
         composer: ragd_core::answer::ComposerConfig::default(),
         generator,
         generation: config.generation,

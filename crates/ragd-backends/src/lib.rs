@@ -12,12 +12,15 @@ pub mod data_dir;
 pub mod embed;
 pub mod embedded_index;
 pub mod generate;
+pub mod lexical;
 pub mod loaders;
 pub mod memory;
 pub mod migrate;
 pub mod outbound;
 pub mod postgres;
 pub mod redis;
+pub mod rerank;
+pub mod search;
 pub mod sqlite;
 mod webhook_rows;
 
@@ -83,6 +86,8 @@ pub struct EngineConfig {
     pub index_precision: embedded_index::VectorPrecision,
     /// Cosine → similarity calibration.
     pub calibration: Calibration,
+    /// Search modes, fusion, the lexical index and the reranker.
+    pub search: search::SearchConfig,
     /// Pipeline limits.
     pub limits: ServiceLimits,
     /// Where untrusted documents are parsed.
@@ -164,7 +169,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             threads: config.embed_threads,
             batch_size: config.embed_batch_size,
             queue_capacity: config.embed_queue,
-            max_seq_len: embed::tokenizer::MAX_SEQ_LEN,
+            max_seq_len: model.spec.max_tokens,
             precision: config.embed_precision,
             shape_cache: config.openvino_shape_cache,
             streams: config.embed_streams,
@@ -180,11 +185,22 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
             threads: config.embed_threads,
             batch_size: config.embed_batch_size,
             queue_capacity: config.embed_queue,
-            max_seq_len: embed::tokenizer::MAX_SEQ_LEN,
+            max_seq_len: model.spec.max_tokens,
             spin: config.embed_spin,
         })?,
     };
-    Ok(Arc::new(embedder))
+    if embedder.dimensions() != model.spec.dimensions {
+        return Err(ragd_core::Error::Unavailable(format!(
+            "model {} gives {}-dimensional vectors, not the {} ragd expects of it",
+            model.id,
+            embedder.dimensions(),
+            model.spec.dimensions
+        )));
+    }
+    let spec = model.spec;
+    Ok(Arc::new(
+        embedder.with_prefixes(spec.query_prefix, spec.passage_prefix),
+    ))
 }
 
 pub use compose::{

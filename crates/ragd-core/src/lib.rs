@@ -20,6 +20,7 @@ pub mod limits;
 pub mod ports;
 pub mod query_cache;
 pub mod relevance;
+pub mod retrieval;
 pub mod service;
 pub mod types;
 pub mod webhooks;

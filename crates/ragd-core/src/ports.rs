@@ -21,11 +21,13 @@ pub trait Embedder: Send + Sync {
     fn model_id(&self) -> &str;
     /// Vector length.
     fn dimensions(&self) -> usize;
-    /// Embeds `texts`, returning one vector per text in the same order.
+    /// Embeds `texts` as passages (what is stored and searched), returning one vector per text
+    /// in the same order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>>;
     /// Embeds a question asked in `tenant`. The same as [`Embedder::embed`] of one text, except
-    /// for caches: they must keep tenants apart, so that how fast a question is answered never
-    /// tells one tenant what another asked.
+    /// for models that mark questions apart from passages (e5's `"query: "` and `"passage: "`
+    /// prefixes), and for caches: they must keep tenants apart, so that how fast a question is
+    /// answered never tells one tenant what another asked.
     async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
         let _ = tenant;
         self.embed(vec![text])
@@ -80,13 +82,65 @@ pub struct IndexEntry {
     pub vector: Embedding,
 }
 
+/// A chunk's text added to a derived lexical index: its key, its collection and its text.
+#[derive(Debug, Clone)]
+pub struct TextEntry {
+    /// The chunk key.
+    pub key: ChunkKey,
+    /// The collection, for filtering inside the index.
+    pub collection: CollectionId,
+    /// The chunk's text.
+    pub text: String,
+}
+
 /// What a committed store transaction changed, for a derived index to apply.
 #[derive(Debug, Clone, Default)]
 pub struct IndexChanges {
-    /// Keys whose vectors must go.
+    /// Keys whose vectors (and texts) must go.
     pub removed: Vec<ChunkKey>,
     /// Vectors to add.
     pub added: Vec<IndexEntry>,
+    /// The texts of the chunks added, for a lexical index (same keys as `added`).
+    pub texts: Vec<TextEntry>,
+}
+
+/// A full-text (BM25) index *derived* from a store that keeps every chunk's text, like
+/// [`VectorIndex`]: the store adapter applies committed changes in commit order and can always
+/// rebuild it. Scores are BM25 (unbounded, larger is better); the domain calibrates them.
+#[async_trait]
+pub trait LexicalIndex: Send + Sync {
+    /// Applies committed changes (`removed` keys, then `texts`); only [`IndexChanges::removed`]
+    /// and [`IndexChanges::texts`] are read. Idempotent: replaying changes after a crash is safe.
+    async fn apply(&self, changes: &IndexChanges) -> Result<()>;
+    /// The `k` best-matching keys for the words of `query` among `collections`, with their BM25
+    /// score, best first. The filter is part of the search, not applied to a global top-k.
+    async fn search(
+        &self,
+        query: &str,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>>;
+    /// Number of chunks indexed.
+    async fn len(&self) -> Result<u64>;
+    /// Whether the index is empty.
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+    /// Every key indexed with the collection it is filed under, in key order.
+    async fn keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>>;
+    /// Replaces the whole content with `entries` (a rebuild from the store).
+    async fn replace_all(&self, entries: Vec<TextEntry>) -> Result<()>;
+    /// Persists what is not yet durable.
+    async fn flush(&self) -> Result<()>;
+}
+
+/// Reorders candidate passages by their relevance to a question (a cross-encoder).
+#[async_trait]
+pub trait Reranker: Send + Sync {
+    /// The model's id, for logs and metrics.
+    fn model_id(&self) -> &str;
+    /// One relevance logit per passage, in the order given (larger is more relevant).
+    async fn score(&self, query: &str, passages: Vec<String>) -> Result<Vec<f32>>;
 }
 
 /// A nearest-neighbour index *derived* from a store that keeps every vector (the embedded HNSW
@@ -208,6 +262,30 @@ pub trait DocumentStore: Send + Sync {
         collections: &[CollectionId],
         k: usize,
     ) -> Result<Vec<(StoredChunk, f32)>>;
+    /// The `k` chunks whose words best match `query` (BM25) among `collections`, with their
+    /// score, best first; the filter is part of the search. A store without a lexical index
+    /// answers [`crate::Error::Invalid`] (the request asked for a mode this server lacks).
+    async fn search_lexical(
+        &self,
+        query: &str,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
+        let _ = (query, collections, k);
+        Err(crate::Error::invalid(
+            "lexical and hybrid search need a lexical index, which this store does not have",
+        ))
+    }
+    /// Whether [`DocumentStore::search_lexical`] is available.
+    fn has_lexical(&self) -> bool {
+        false
+    }
+    /// The cosine of `query` to each of `keys`' stored embeddings (keys the store does not have
+    /// are left out). Stores that cannot say answer an empty list.
+    async fn cosines(&self, query: &Embedding, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, f32)>> {
+        let _ = (query, keys);
+        Ok(Vec::new())
+    }
     /// Makes every acknowledged write searchable (a derived index catches up on a change it
     /// could not take before); `Ok` at once where search reads the store itself.
     async fn settle(&self) -> Result<()> {
@@ -244,6 +322,9 @@ pub struct CheckReport {
     pub missing_vectors: u64,
     /// Vectors of the index whose chunk the store does not have.
     pub extra_vectors: u64,
+    /// Chunks of the store missing from the lexical index (or filed under another collection),
+    /// plus entries of the lexical index the store does not have; 0 without a lexical index.
+    pub lexical_mismatches: u64,
     /// Whether everything agrees.
     pub ok: bool,
 }

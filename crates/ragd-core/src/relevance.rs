@@ -29,6 +29,23 @@ impl Calibration {
         }
     }
 
+    /// Anchors for BM25 scores of the embedded lexical index (English + Portuguese fields,
+    /// chunks of 200 tokens), measured by `bench/calibrate_lexical.py` on the tune split of the
+    /// pg-en set: the score at which lexical hits are as often relevant as dense hits at cosine
+    /// 0.20 / 0.45 / 0.70 maps to the same relevance, 0.3 / 0.7 / 0.95 (30.0, 42.8 and 79.3
+    /// measured; 18.8, 37.7 and 135 on the held-out split).
+    pub fn bm25_default() -> Self {
+        Self {
+            points: vec![
+                (0.0, 0.0),
+                (30.0, 0.3),
+                (43.0, 0.7),
+                (80.0, 0.95),
+                (200.0, 1.0),
+            ],
+        }
+    }
+
     /// Raw cosine, clamped to [0, 1]: for users who prefer the chapter's semantics.
     pub fn identity() -> Self {
         Self {

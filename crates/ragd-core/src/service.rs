@@ -21,9 +21,10 @@ use crate::generation::Usage;
 use crate::guardrails::Policy;
 use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, Generator, NewDocument};
 use crate::relevance::Calibration;
+use crate::retrieval::{Candidates, RetrievalSettings, apply_rerank};
 use crate::types::{
-    ChunkDraft, Document, DocumentId, Hit, Scope, SourceInfo, StoredChunk, TenantId, Threshold,
-    TopK,
+    ChunkDraft, Document, DocumentId, Hit, Scope, SearchMode, SourceInfo, StoredChunk, TenantId,
+    Threshold, TopK,
 };
 use crate::{Error, Result};
 pub use answering::{
@@ -65,6 +66,8 @@ pub struct ServiceParts {
     pub chunker: Chunker,
     /// Cosine → relevance map.
     pub calibration: Calibration,
+    /// Search modes, fusion and reranking.
+    pub retrieval: RetrievalSettings,
     /// Extractive answer settings.
     pub composer: ComposerConfig,
     /// The answer generator; `None` answers extractively.
@@ -122,6 +125,10 @@ pub struct RetrieveRequest {
     pub k: TopK,
     /// Minimum calibrated similarity.
     pub threshold: Threshold,
+    /// Dense, lexical or hybrid; `None` is the server's default.
+    pub mode: Option<SearchMode>,
+    /// Rerank the candidates with the cross-encoder; `None` is the server's default.
+    pub rerank: Option<bool>,
 }
 
 /// Retrieval results with the composed answer.
@@ -349,9 +356,37 @@ impl RagService {
         Ok((documents, chunks))
     }
 
+    /// The mode a request runs in: its own, else the configured default; hybrid and lexical
+    /// need a lexical index ([`crate::Error::Invalid`] when asked for explicitly without one).
+    pub fn search_mode(&self, asked: Option<SearchMode>) -> Result<SearchMode> {
+        let lexical = self.parts.store.has_lexical();
+        match asked {
+            Some(SearchMode::Dense) => Ok(SearchMode::Dense),
+            Some(mode) if lexical => Ok(mode),
+            Some(mode) => Err(Error::invalid(format!(
+                "mode {:?} needs a lexical index, which this server's store does not have",
+                mode.as_str()
+            ))),
+            None if lexical => Ok(self.parts.retrieval.default_mode),
+            None => Ok(SearchMode::Dense),
+        }
+    }
+
     /// The best chunks for a question within the tenant (and collection), above the threshold.
     #[instrument(skip_all, fields(tenant = req.tenant.as_str(), k = req.k.get()), err(level = "debug"))]
     pub async fn retrieve(&self, req: &RetrieveRequest) -> Result<Vec<Hit>> {
+        let mode = self.search_mode(req.mode)?;
+        let settings = &self.parts.retrieval;
+        let reranker = match (req.rerank, &settings.reranker) {
+            (Some(true), None) => {
+                return Err(Error::invalid(
+                    "rerank needs a reranker model, and this server has none configured",
+                ));
+            }
+            (Some(false), _) | (None, None) => None,
+            (Some(true), Some(r)) => Some(r),
+            (None, Some(r)) => settings.rerank_by_default.then_some(r),
+        };
         let collections = self
             .parts
             .store
@@ -361,44 +396,90 @@ impl RagService {
         if collections.is_empty() {
             return Ok(Vec::new());
         }
-        let query = self
-            .parts
-            .embedder
-            .embed_query(req.tenant.as_str(), req.query.clone())
-            .instrument(tracing::info_span!(
-                "embed_query",
-                model = self.parts.embedder.model_id()
-            ))
-            .await?;
-        let min_cosine = self.parts.calibration.cosine_for(req.threshold.get());
+        let k = req.k.get();
+        let mut depth = match mode {
+            SearchMode::Dense | SearchMode::Lexical => k,
+            SearchMode::Hybrid => k.max(settings.candidates),
+        };
+        if reranker.is_some() {
+            depth = depth.max(settings.rerank_candidates);
+        }
         let started = std::time::Instant::now();
         // Counts as i64: an OpenTelemetry exporter would turn a u64 into a string.
         let searching = tracing::info_span!(
             "search",
-            k = req.k.get() as i64,
+            mode = mode.as_str(),
+            k = k as i64,
             collections = collections.len() as i64,
             found = tracing::field::Empty
         );
-        let found = self
-            .parts
-            .store
-            .search(&query, &collections, req.k.get())
-            .instrument(searching.clone())
-            .await?;
-        searching.record("found", found.len() as i64);
+        let dense = async {
+            if mode == SearchMode::Lexical {
+                return Ok(None);
+            }
+            let query = self
+                .parts
+                .embedder
+                .embed_query(req.tenant.as_str(), req.query.clone())
+                .instrument(tracing::info_span!(
+                    "embed_query",
+                    model = self.parts.embedder.model_id()
+                ))
+                .await?;
+            let found = self
+                .parts
+                .store
+                .search(&query, &collections, depth)
+                .instrument(searching.clone())
+                .await?;
+            Ok::<_, Error>(Some((query, found)))
+        };
+        let lexical = async {
+            if mode == SearchMode::Dense {
+                return Ok(None);
+            }
+            self.parts
+                .store
+                .search_lexical(&req.query, &collections, depth)
+                .instrument(tracing::info_span!("search_lexical", k = depth as i64))
+                .await
+                .map(Some)
+        };
+        let (dense, lexical) = tokio::join!(dense, lexical);
+        let (dense, lexical) = (dense?, lexical?);
+        let mut candidates = Candidates::default();
+        let mut query = None;
+        if let Some((embedded, found)) = dense {
+            candidates.add_dense(found);
+            query = Some(embedded);
+        }
+        if let Some(found) = lexical {
+            candidates.add_lexical(found);
+        }
+        if let Some(query) = &query {
+            let missing = candidates.without_cosine();
+            if !missing.is_empty() {
+                candidates.set_cosines(&self.parts.store.cosines(query, &missing).await?);
+            }
+        }
+        let mut hits = candidates.fuse(settings, &self.parts.calibration);
+        searching.record("found", hits.len() as i64);
+        if let Some(reranker) = reranker {
+            hits.truncate(depth);
+            let head = hits.len().min(settings.rerank_candidates);
+            let passages = hits[..head]
+                .iter()
+                .map(|h| h.chunk.chunk.text.clone())
+                .collect();
+            let scores = reranker
+                .score(&req.query, passages)
+                .instrument(tracing::info_span!("rerank", model = reranker.model_id()))
+                .await?;
+            apply_rerank(&mut hits, &scores);
+        }
         let searched = started.elapsed();
-        let hits: Vec<Hit> = found
-            .into_iter()
-            .filter(|&(_, cosine)| cosine >= min_cosine)
-            .filter_map(|(chunk, cosine)| {
-                let similarity = self.parts.calibration.relevance(cosine);
-                (similarity >= req.threshold.get()).then_some(Hit {
-                    chunk,
-                    cosine,
-                    similarity,
-                })
-            })
-            .collect();
+        hits.retain(|h| h.similarity >= req.threshold.get());
+        hits.truncate(k);
         meters::retrieved(searched, hits.len());
         Ok(hits)
     }

@@ -190,6 +190,44 @@ impl Threshold {
     }
 }
 
+/// How retrieval finds passages: by meaning (embeddings), by words (BM25), or both fused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Nearest embeddings (cosine).
+    Dense,
+    /// BM25 over the chunks' words, with language-aware analysis.
+    Lexical,
+    /// Both, fused; the default when the store has a lexical index.
+    #[default]
+    Hybrid,
+}
+
+impl SearchMode {
+    /// The mode's name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dense => "dense",
+            Self::Lexical => "lexical",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(Self::Dense),
+            "lexical" => Ok(Self::Lexical),
+            "hybrid" => Ok(Self::Hybrid),
+            other => Err(Error::invalid(format!(
+                "mode must be dense, lexical or hybrid, got {other:?}"
+            ))),
+        }
+    }
+}
+
 /// How the extracted text is structured, which decides how it is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -284,9 +322,15 @@ pub struct StoredChunk {
 pub struct Hit {
     /// The matching chunk and its document.
     pub chunk: StoredChunk,
-    /// Raw cosine similarity between query and chunk embeddings, in [-1, 1].
-    pub cosine: f32,
-    /// Calibrated relevance in [0, 1] (see [`crate::relevance`]); what thresholds apply to.
+    /// Raw cosine similarity between query and chunk embeddings, in [-1, 1]; unknown in
+    /// lexical mode (the question is not embedded there).
+    pub cosine: Option<f32>,
+    /// BM25 score of the chunk for the question's words, when the lexical ranking found it.
+    pub lexical: Option<f32>,
+    /// The reranker's relevance logit, when the hit was reranked.
+    pub rerank: Option<f32>,
+    /// Calibrated relevance in [0, 1] (see [`crate::relevance`] and [`crate::retrieval`]);
+    /// what thresholds apply to.
     pub similarity: f32,
 }
 

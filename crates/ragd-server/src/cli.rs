@@ -45,6 +45,9 @@ pub(crate) enum Command {
     Ingest(IngestArgs),
     /// Ask a question; prints the answer, its confidence and the cited sources.
     Query(QueryArgs),
+    /// Measure retrieval quality on a question set (hit@k, MRR, nDCG, recall, latency) for one
+    /// or several configurations (see eval/README.md).
+    Eval(Box<EvalArgs>),
     /// Verify that documents, chunks and index vectors agree (after a crash, or a database
     /// restored beside a newer index, for instance).
     Check {
@@ -97,6 +100,55 @@ pub(crate) struct ScopeArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// The question set: a directory holding questions.jsonl (or BEIR's queries.jsonl +
+    /// qrels.tsv), or a questions JSONL file.
+    pub(crate) set: PathBuf,
+    /// Configurations to compare, MODE[:FUSION][+rerank] comma-separated: dense, lexical,
+    /// hybrid, hybrid:rrf, hybrid:weighted, hybrid+rerank.
+    #[arg(long, value_delimiter = ',', default_value = "dense,lexical,hybrid")]
+    pub(crate) compare: Vec<String>,
+    /// Ingest this directory into a fresh temporary data dir first (instead of the configured
+    /// data dir).
+    #[arg(long)]
+    pub(crate) corpus: Option<PathBuf>,
+    /// Keep the data dirs --corpus is ingested into under this directory (one per chunk
+    /// setting; a later run re-ingests only what changed). Default: temporary, removed.
+    #[arg(long)]
+    pub(crate) work_dir: Option<PathBuf>,
+    /// Chunk settings TOKENS/OVERLAP to compare, comma-separated (needs --corpus).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) chunks: Vec<String>,
+    /// Evaluate a running server through POST /search.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// API key for --url.
+    #[arg(long, env = "RAGD_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+    /// Bearer token for --url.
+    #[arg(long, env = "RAGD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Relevance by document, or by passage (a chunk must hold the answer's passage).
+    #[arg(long, value_enum, default_value_t = crate::eval::metrics::Level::Passage)]
+    pub(crate) level: crate::eval::metrics::Level,
+    /// Only questions of this split (tune, heldout).
+    #[arg(long)]
+    pub(crate) split: Option<String>,
+    /// Only questions in this language (en, pt).
+    #[arg(long)]
+    pub(crate) lang: Option<String>,
+    /// Tenant searched.
+    #[arg(long, env = "RAGD_TENANT", default_value = ragd_core::types::DEFAULT_TENANT)]
+    pub(crate) tenant: String,
+    /// One collection only.
+    #[arg(long)]
+    pub(crate) collection: Option<String>,
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
     /// Files or directories (walked recursively).
     #[arg(required = true)]
@@ -143,6 +195,12 @@ pub(crate) struct QueryArgs {
     /// Minimum calibrated similarity, 0.0-1.0.
     #[arg(long, short, default_value_t = 0.7)]
     pub(crate) threshold: f32,
+    /// Search mode: dense, lexical or hybrid (default: RAGD_SEARCH_MODE).
+    #[arg(long)]
+    pub(crate) mode: Option<ragd_core::types::SearchMode>,
+    /// Rerank the candidates (default: RAGD_RERANK).
+    #[arg(long)]
+    pub(crate) rerank: Option<bool>,
     /// Print the chapter's QueryResponse JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -40,7 +40,8 @@ pub(crate) struct EngineArgs {
     /// Directory of the database and the vector index.
     #[arg(long, global = true, env = "RAGD_DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
-    /// Embedding model: a local folder, or sentence-transformers/all-MiniLM-L6-v2 (from `make model`).
+    /// Embedding model: a local folder, sentence-transformers/all-MiniLM-L6-v2 (from `make model`),
+    /// or multilingual-e5-small (Portuguese, English and more; from `make model-e5`).
     #[arg(long, global = true, env = "EMBEDDINGS_MODEL", default_value = ragd_backends::embed::model::MINILM_ID)]
     pub(crate) embeddings_model: String,
     /// Where `make model` puts models.
@@ -241,6 +242,9 @@ pub(crate) struct EngineArgs {
     /// A Chroma server holding the vectors.
     #[command(flatten)]
     pub(crate) chroma: crate::chroma_config::ChromaArgs,
+    /// Search modes, fusion, the lexical index and the reranker.
+    #[command(flatten)]
+    pub(crate) search: crate::search_config::SearchArgs,
     /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "warn")]
     pub(crate) log_level: String,
@@ -329,9 +333,12 @@ impl EngineArgs {
             ann_ef_search: self.ann_ef_search,
             index_precision: self.index_precision,
             calibration: match self.similarity {
-                SimilarityScale::Calibrated => Calibration::minilm_default(),
+                SimilarityScale::Calibrated => {
+                    ragd_backends::embed::model::spec_of(&self.embeddings_model).calibration()
+                }
                 SimilarityScale::Cosine => Calibration::identity(),
             },
+            search: self.search.to_config()?,
             limits: ServiceLimits {
                 max_document_bytes: self.max_document_bytes,
                 max_chunks_per_document: self.max_chunks_per_document,

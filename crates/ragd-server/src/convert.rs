@@ -28,7 +28,7 @@ pub(crate) fn document(d: &Document) -> DocumentInfo {
 pub(crate) fn source(hit: &Hit) -> Source {
     let c = &hit.chunk;
     let mut metadata = c.document.metadata.clone();
-    let fields: [(&str, Value); 10] = [
+    let fields: [(&str, Value); 12] = [
         ("document_id", json!(c.document.id.to_string())),
         ("source", json!(c.document.source.source)),
         ("title", json!(c.document.title)),
@@ -39,6 +39,8 @@ pub(crate) fn source(hit: &Hit) -> Source {
         ("page", json!(c.chunk.page)),
         ("heading", json!(c.chunk.heading)),
         ("cosine", json!(hit.cosine)),
+        ("bm25", json!(hit.lexical)),
+        ("rerank_score", json!(hit.rerank)),
     ];
     for (k, v) in fields {
         if !v.is_null() {

@@ -1,7 +1,8 @@
 //! all-MiniLM-L6-v2 through ONNX Runtime (the `ort` crate, loading the `libonnxruntime.so` that
 //! `make model` takes from the PyPI `onnxruntime` wheel), on the fused fp32 graph `make model`
 //! builds. Exact (cosine ≥ 0.9999998 to sentence-transformers); the alternative to the default
-//! OpenVINO engine (`RAGD_EMBED_ENGINE=onnxruntime`). Queueing and pooling: [`crate::embed::queue`].
+//! OpenVINO engine (`RAGD_EMBED_ENGINE=onnxruntime`). multilingual-e5-small (`make model-e5`) has
+//! its fused graph too. Queueing and pooling: [`crate::embed::queue`].
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -40,16 +41,19 @@ pub struct OnnxEmbedderConfig {
     pub spin: bool,
 }
 
-/// all-MiniLM-L6-v2's hidden size.
+/// The hidden size of every model ragd knows (all-MiniLM-L6-v2, multilingual-e5-small);
+/// `start_embedder` checks it against the model's spec.
 const DIMENSIONS: usize = 384;
 
-/// all-MiniLM-L6-v2 on ONNX Runtime (see the module docs).
+/// The embedding model on ONNX Runtime (see the module docs).
 pub struct OnnxEmbedder;
 
-// ONNX Runtime allows one environment per process; every embedder shares it.
+// ONNX Runtime allows one environment per process; every embedder and the reranker share it.
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
 
-fn environment(library: &PathBuf) -> Result<&'static Environment> {
+/// The process's ONNX Runtime environment, loading `library` the first time (later paths are
+/// ignored: the library is loaded once per process).
+pub(crate) fn environment(library: &PathBuf) -> Result<&'static Environment> {
     ENVIRONMENT
         .get_or_init(|| {
             ort::init_from(library)

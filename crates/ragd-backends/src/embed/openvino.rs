@@ -6,8 +6,9 @@
 //! its CPU plugin runs the model in bf16 with fp32 accumulation — 2.4× the throughput of fp32 on
 //! ONNX Runtime on the same cores, and still cosine ≥ 0.9999 to the fp32 sentence-transformers
 //! vectors (the correctness bar is 0.999). Elsewhere it runs fp32, as fast as ONNX Runtime.
-//! `RAGD_EMBED_PRECISION=f32` forces fp32 everywhere. Queueing and pooling:
-//! [`crate::embed::queue`].
+//! `RAGD_EMBED_PRECISION=f32` forces fp32 everywhere. multilingual-e5-small (`make model-e5`)
+//! runs the same way from the same files in its own folder (plain fp32 graph, fp16-weight IR).
+//! Queueing and pooling: [`crate::embed::queue`].
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,7 +25,8 @@ use crate::embed::queue::{BatchModel, QueuedEmbedder};
 use crate::embed::token_batch::TokenBatch;
 use crate::embed::tokenizer::ModelTokenizer;
 
-/// all-MiniLM-L6-v2's hidden size.
+/// The hidden size of every model ragd knows (all-MiniLM-L6-v2, multilingual-e5-small);
+/// `start_embedder` checks it against the model's spec.
 const DIMENSIONS: usize = 384;
 /// Batches are padded to a multiple of this many tokens. OpenVINO prepares kernels for each
 /// input shape it meets and keeps them: with exact widths a server meets hundreds of shapes
@@ -94,7 +96,7 @@ pub struct OpenVinoEmbedderConfig {
     pub shape_cache: usize,
 }
 
-/// all-MiniLM-L6-v2 on OpenVINO (see the module docs).
+/// The embedding model on OpenVINO (see the module docs).
 pub struct OpenVinoEmbedder;
 
 /// The compiled model, shared by the streams' requests. Field order is drop order.

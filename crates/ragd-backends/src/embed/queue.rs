@@ -6,6 +6,10 @@
 //! padding. Every thread takes batches from every request, so one bulk request uses them all.
 //! The model's inputs and outputs around the forward pass: [`crate::embed::token_batch`].
 //!
+//! Questions and passages may reach the model differently: models such as e5 were trained with
+//! an instruction before each (`"query: "`, `"passage: "`), which the queue adds
+//! ([`QueuedEmbedder::with_prefixes`]); a model without prefixes gets the texts untouched.
+//!
 //! Metrics: `rag_embed_batch_size` and `rag_embed_duration_seconds` per forward pass,
 //! `rag_embed_queue_depth` (requests admitted or waiting for a slot; above
 //! `rag_embed_queue_capacity`, callers are being held back).
@@ -232,6 +236,8 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
 pub struct QueuedEmbedder {
     model_id: String,
     dimensions: usize,
+    query_prefix: &'static str,
+    passage_prefix: &'static str,
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -260,6 +266,8 @@ impl QueuedEmbedder {
         let mut embedder = Self {
             model_id,
             dimensions,
+            query_prefix: "",
+            passage_prefix: "",
             shared,
             permits: Arc::new(Semaphore::new(queue_capacity.max(1))),
             threads: Vec::new(),
@@ -274,32 +282,18 @@ impl QueuedEmbedder {
         }
         Ok(embedder)
     }
-}
 
-impl Drop for QueuedEmbedder {
-    /// Stops the threads and waits until they have released their models: a model runtime
-    /// (OpenVINO's) must not be torn down by the process exit while a thread still frees its
-    /// objects — that race made `ragd` commands crash at exit now and then.
-    fn drop(&mut self) {
-        lock(&self.shared).closed = true;
-        self.shared.work.notify_all();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-#[async_trait]
-impl Embedder for QueuedEmbedder {
-    fn model_id(&self) -> &str {
-        &self.model_id
+    /// Puts `query` before every question ([`Embedder::embed_query`]) and `passage` before
+    /// every other text ([`Embedder::embed`]: what is stored and searched).
+    #[must_use]
+    pub fn with_prefixes(mut self, query: &'static str, passage: &'static str) -> Self {
+        self.query_prefix = query;
+        self.passage_prefix = passage;
+        self
     }
 
-    fn dimensions(&self) -> usize {
-        self.dimensions
-    }
-
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
+    /// Runs `texts` through the model threads (see the module docs).
+    async fn run(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -336,6 +330,50 @@ impl Embedder for QueuedEmbedder {
         self.shared.work.notify_one();
         rx.await
             .map_err(|_| Error::Unavailable("the embedding thread has stopped".into()))?
+    }
+}
+
+/// `texts` with `prefix` in front of each; untouched (no copy) without one.
+fn prefixed(prefix: &str, texts: Vec<String>) -> Vec<String> {
+    if prefix.is_empty() {
+        return texts;
+    }
+    texts.into_iter().map(|t| format!("{prefix}{t}")).collect()
+}
+
+impl Drop for QueuedEmbedder {
+    /// Stops the threads and waits until they have released their models: a model runtime
+    /// (OpenVINO's) must not be torn down by the process exit while a thread still frees its
+    /// objects — that race made `ragd` commands crash at exit now and then.
+    fn drop(&mut self) {
+        lock(&self.shared).closed = true;
+        self.shared.work.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Embedder for QueuedEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
+        self.run(prefixed(self.passage_prefix, texts)).await
+    }
+
+    async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
+        let _ = tenant;
+        self.run(prefixed(self.query_prefix, vec![text]))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::internal("the embedder returned no vector"))
     }
 }
 
@@ -439,6 +477,32 @@ mod tests {
             most.load(SeqCst),
             2,
             "the second thread ran beside the first"
+        );
+    }
+
+    /// The `Lengths` model shows what reached it: "passage: abc" is 12 bytes, "query: abc" 10.
+    #[tokio::test]
+    async fn prefixes_questions_and_passages_differently() {
+        let plain = QueuedEmbedder::start("test".into(), 1, vec![Lengths], 4, 4).expect("start");
+        assert_eq!(
+            plain.embed(vec!["abc".into()]).await.expect("embed")[0].0,
+            [3.0]
+        );
+        assert_eq!(
+            plain.embed_query("t", "abc".into()).await.expect("q").0,
+            [3.0]
+        );
+        let e5 = QueuedEmbedder::start("test".into(), 1, vec![Lengths], 4, 4)
+            .expect("start")
+            .with_prefixes("query: ", "passage: ");
+        let passages = e5
+            .embed(vec!["abc".into(), "a".into()])
+            .await
+            .expect("embed");
+        assert_eq!((passages[0].0[0], passages[1].0[0]), (12.0, 10.0));
+        assert_eq!(
+            e5.embed_query("t", "abc".into()).await.expect("q").0,
+            [10.0]
         );
     }
 

@@ -295,6 +295,7 @@ mod tests {
             .apply(IndexChanges {
                 removed: vec![],
                 added,
+                ..Default::default()
             })
             .await
             .expect("apply");
@@ -331,6 +332,7 @@ mod tests {
             .apply(IndexChanges {
                 removed: vec![7],
                 added: vec![],
+                ..Default::default()
             })
             .await
             .expect("remove");

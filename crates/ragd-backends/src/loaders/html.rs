@@ -74,7 +74,21 @@ impl Writer {
         }
     }
 
+    /// A word boundary: a space unless the line is empty or already ends in one.
+    fn space(&mut self) {
+        if !(self.out.is_empty() || self.out.ends_with(['\n', ' '])) {
+            self.out.push(' ');
+        }
+    }
+
     fn inline(&mut self, text: &str) {
+        if text.trim().is_empty() {
+            // Whitespace alone between two inline elements still separates their words.
+            if !text.is_empty() {
+                self.space();
+            }
+            return;
+        }
         let at_line_start = self.out.is_empty() || self.out.ends_with('\n');
         let mut pending_space =
             !at_line_start && !self.out.ends_with(' ') && text.starts_with(char::is_whitespace);
@@ -125,6 +139,9 @@ pub(super) fn extract(bytes: &[u8]) -> Result<Extracted, String> {
                         w.out.push_str("- ");
                     } else if name == "br" {
                         w.line();
+                    } else if name == "td" || name == "th" {
+                        // Cells of a row are separate words, never glued together.
+                        w.space();
                     }
                 }
                 Node::Text(t) => {
@@ -193,6 +210,17 @@ mod tests {
             "{}",
             doc.text
         );
+    }
+
+    #[test]
+    fn words_of_adjacent_elements_and_table_cells_stay_apart() {
+        let html = br#"<p><code>setuid</code> <code>setgid</code></p>
+            <table><tr><td>Prev</td><td>Up</td><th>Next</th></tr>
+            <tr><td><code>abs</code>(<i>x</i>)</td><td>absolute value</td></tr></table>"#;
+        let doc = extract(html).expect("html");
+        assert!(doc.text.contains("setuid setgid"), "{}", doc.text);
+        assert!(doc.text.contains("Prev Up Next"), "{}", doc.text);
+        assert!(doc.text.contains("abs(x) absolute value"), "{}", doc.text);
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Maintenance for PgStore {
             ok: inconsistent.is_empty() && missing == 0,
             inconsistent_documents: inconsistent,
             missing_vectors: missing,
+            lexical_mismatches: 0,
             extra_vectors: 0,
         })
     }

@@ -190,6 +190,7 @@ impl SqliteStore {
             IndexChanges {
                 removed,
                 added: Vec::new(),
+                texts: Vec::new(),
             },
         ))
     }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ragd_core::events::Event;
 use ragd_core::ports::{
-    CheckReport, DocumentFilter, DocumentStore, IndexChanges, Maintenance, NewDocument,
-    StoredDocument, VectorIndex,
+    CheckReport, DocumentFilter, DocumentStore, IndexChanges, LexicalIndex, Maintenance,
+    NewDocument, StoredDocument, VectorIndex,
 };
 use ragd_core::types::{
     ChunkKey, CollectionId, Document, DocumentId, Embedding, Scope, StoredChunk, TenantId,
@@ -29,6 +29,8 @@ use crate::sqlite::SqliteStore;
 pub struct IndexedStore {
     store: SqliteStore,
     index: Arc<dyn VectorIndex>,
+    /// The BM25 index, when lexical search is on; derived and kept in step like `index`.
+    lexical: Option<Arc<dyn LexicalIndex>>,
     /// Serialises "commit, then apply to the index"; holds the committed changes the index has
     /// not taken yet.
     pending: Mutex<Vec<IndexChanges>>,
@@ -40,16 +42,35 @@ impl IndexedStore {
         Self {
             store,
             index,
+            lexical: None,
             pending: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a lexical index (already reconciled with the store), kept in step with the vector
+    /// index: every committed change goes to both, in commit order.
+    #[must_use]
+    pub fn with_lexical(mut self, lexical: Arc<dyn LexicalIndex>) -> Self {
+        self.lexical = Some(lexical);
+        self
+    }
+
+    /// Applies one committed change to every derived index. Both are idempotent, so a change
+    /// retried after one of them refused it is safe for the other.
+    async fn apply_indexes(&self, changes: &IndexChanges) -> Result<()> {
+        self.index.apply(changes.clone()).await?;
+        if let Some(lexical) = &self.lexical {
+            lexical.apply(changes).await?;
+        }
+        Ok(())
     }
 
     /// Applies the changes an earlier index update failed to take, in commit order.
     async fn apply_pending(&self, pending: &mut Vec<IndexChanges>) -> Result<()> {
         while let Some(changes) = pending.first() {
-            self.index.apply(changes.clone()).await.map_err(|err| {
-                tracing::error!(error = %err, "the vector index still refuses committed changes");
-                Error::Unavailable("the vector index is not accepting changes; retry later".into())
+            self.apply_indexes(changes).await.map_err(|err| {
+                tracing::error!(error = %err, "the search indexes still refuse committed changes");
+                Error::Unavailable("the search index is not accepting changes; retry later".into())
             })?;
             pending.remove(0);
         }
@@ -63,11 +84,11 @@ impl IndexedStore {
         pending: &mut Vec<IndexChanges>,
         changes: IndexChanges,
     ) -> Result<()> {
-        if let Err(err) = self.index.apply(changes.clone()).await {
-            tracing::error!(error = %err, "the vector index refused committed changes; kept to retry");
+        if let Err(err) = self.apply_indexes(&changes).await {
+            tracing::error!(error = %err, "a search index refused committed changes; kept to retry");
             pending.push(changes);
             return Err(Error::Unavailable(
-                "stored, but the vector index did not take it yet; retried with the next change"
+                "stored, but the search index did not take it yet; retried with the next change"
                     .into(),
             ));
         }
@@ -151,6 +172,43 @@ impl DocumentStore for IndexedStore {
             .collect())
     }
 
+    fn has_lexical(&self) -> bool {
+        self.lexical.is_some()
+    }
+
+    async fn search_lexical(
+        &self,
+        query: &str,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
+        let Some(lexical) = &self.lexical else {
+            return Err(Error::invalid(
+                "lexical and hybrid search are off on this server (RAGD_LEXICAL_INDEX=false)",
+            ));
+        };
+        if collections.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let found = lexical.search(query, collections, k).await?;
+        let scores: HashMap<ChunkKey, f32> = found.iter().copied().collect();
+        let keys: Vec<ChunkKey> = found.iter().map(|&(key, _)| key).collect();
+        let chunks = self.store.chunks_by_keys(collections, &keys).await?;
+        Ok(chunks
+            .into_iter()
+            .filter_map(|chunk| Some((scores.get(&chunk.key).copied()?, chunk)))
+            .map(|(score, chunk)| (chunk, score))
+            .collect())
+    }
+
+    async fn cosines(&self, query: &Embedding, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, f32)>> {
+        let entries = self.store.index_entries(keys).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.key, query.cosine(&e.vector)))
+            .collect())
+    }
+
     async fn settle(&self) -> Result<()> {
         self.apply_pending(&mut *self.pending.lock().await).await
     }
@@ -182,14 +240,31 @@ impl Maintenance for IndexedStore {
             .filter(|(k, _)| !stored.contains_key(k))
             .count() as u64;
         let vectors = self.index.len().await?;
-        let ok =
-            inconsistent.is_empty() && missing == 0 && extra == 0 && vectors == wanted.len() as u64;
+        let lexical_mismatches = match &self.lexical {
+            Some(lexical) => {
+                let texts: HashMap<ChunkKey, CollectionId> =
+                    lexical.keys().await?.into_iter().collect();
+                let missing = wanted
+                    .iter()
+                    .filter(|(k, c)| texts.get(k) != Some(c))
+                    .count();
+                let extra = texts.keys().filter(|k| !stored.contains_key(k)).count();
+                (missing + extra) as u64
+            }
+            None => 0,
+        };
+        let ok = inconsistent.is_empty()
+            && missing == 0
+            && extra == 0
+            && lexical_mismatches == 0
+            && vectors == wanted.len() as u64;
         Ok(CheckReport {
             documents,
             chunks: wanted.len() as u64,
             vectors,
             inconsistent_documents: inconsistent,
             missing_vectors: missing,
+            lexical_mismatches,
             extra_vectors: extra,
             ok,
         })
@@ -208,6 +283,12 @@ impl Maintenance for IndexedStore {
                 .collect();
             let entries = self.store.index_entries(&keys).await?;
             self.index.replace_all(entries).await?;
+            if let Some(lexical) = &self.lexical {
+                lexical
+                    .replace_all(self.store.chunk_texts(&keys).await?)
+                    .await?;
+                lexical.flush().await?;
+            }
             pending.clear();
             self.index.flush().await?;
         }
@@ -215,6 +296,9 @@ impl Maintenance for IndexedStore {
     }
 
     async fn flush(&self) -> Result<()> {
+        if let Some(lexical) = &self.lexical {
+            lexical.flush().await?;
+        }
         self.index.flush().await
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use ragd_core::events::{EventLog, RecordedEvent};
-use ragd_core::ports::{IndexEntry, StoreStatus};
+use ragd_core::ports::{IndexEntry, StoreStatus, TextEntry};
 use ragd_core::types::{ChunkKey, CollectionId, Embedding};
 use ragd_core::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -156,6 +156,30 @@ impl SqliteStore {
                     key: key_of(&row)?,
                     collection: CollectionId::try_from(coll).map_err(Error::internal)?,
                     vector: Embedding(decode_vector(&blob)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Texts (for the lexical index) of the given keys; keys the store lacks are skipped. Callers
+    /// rebuilding a whole index pass keys a batch at a time, to bound memory.
+    pub async fn chunk_texts(&self, keys: &[ChunkKey]) -> Result<Vec<TextEntry>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(500) {
+            let mut qb =
+                QueryBuilder::new("SELECT key, collection_id, text FROM chunks WHERE key IN (");
+            let mut sep = qb.separated(", ");
+            for &k in batch {
+                sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&self.pool).await.map_err(db_err)? {
+                let coll: i64 = row.try_get("collection_id").map_err(db_err)?;
+                out.push(TextEntry {
+                    key: key_of(&row)?,
+                    collection: CollectionId::try_from(coll).map_err(Error::internal)?,
+                    text: row.try_get("text").map_err(db_err)?,
                 });
             }
         }

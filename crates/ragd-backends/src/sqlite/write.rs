@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use ragd_core::events::Event;
-use ragd_core::ports::{IndexChanges, IndexEntry, NewDocument, StoredDocument};
+use ragd_core::ports::{IndexChanges, IndexEntry, NewDocument, StoredDocument, TextEntry};
 use ragd_core::{Error, Result};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
@@ -140,6 +140,7 @@ pub(crate) async fn put_document(
     }
 
     let mut added = Vec::with_capacity(doc.chunks.len());
+    let mut texts = Vec::with_capacity(doc.chunks.len());
     for batch in doc.chunks.chunks(INSERT_BATCH) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO chunks (document_id, collection_id, idx, text, char_start, char_end, page, heading, embedding) ",
@@ -160,14 +161,20 @@ pub(crate) async fn put_document(
         for row in rows {
             let key: i64 = row.try_get("key").map_err(db_err)?;
             let idx: i64 = row.try_get("idx").map_err(db_err)?;
-            let (_, vector) = batch
+            let (chunk, vector) = batch
                 .iter()
                 .find(|(c, _)| i64::from(c.index) == idx)
                 .ok_or_else(|| Error::internal("inserted chunk not found in batch"))?;
+            let key = u64::try_from(key).map_err(Error::internal)?;
             added.push(IndexEntry {
-                key: u64::try_from(key).map_err(Error::internal)?,
+                key,
                 collection,
                 vector: vector.clone(),
+            });
+            texts.push(TextEntry {
+                key,
+                collection,
+                text: chunk.text.clone(),
             });
         }
     }
@@ -176,6 +183,10 @@ pub(crate) async fn put_document(
     let document = store.document_by_id(id).await?;
     Ok((
         StoredDocument { document, replaced },
-        IndexChanges { removed, added },
+        IndexChanges {
+            removed,
+            added,
+            texts,
+        },
     ))
 }

@@ -46,6 +46,7 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         ann_ef_search: 96,
         index_precision: Default::default(),
         calibration: Calibration::minilm_default(),
+        search: Default::default(),
         limits: ServiceLimits::default(),
         // These tests feed trusted files; the worker process is the `ragd` binary, tested end to end.
         parser: ragd_backends::loaders::ParserIsolation::InProcess,
@@ -105,6 +106,8 @@ pub(crate) fn retrieve(
         query: query.to_owned(),
         k: TopK::new(k).expect("k"),
         threshold: Threshold::new(threshold).expect("threshold"),
+        mode: None,
+        rerank: None,
     }
 }
 

@@ -226,7 +226,7 @@ async fn thresholds_and_answers() {
         good.answer.confidence
     );
     assert!(
-        good.hits[0].cosine < good.hits[0].similarity,
+        good.hits[0].cosine.expect("dense") < good.hits[0].similarity,
         "similarity is calibrated above raw cosine"
     );
 

@@ -25,6 +25,7 @@ pub async fn index(index: &dyn VectorIndex) {
     let changes = IndexChanges {
         removed: Vec::new(),
         added,
+        ..Default::default()
     };
     index.apply(changes.clone()).await.expect("apply");
     index
@@ -58,6 +59,7 @@ pub async fn index(index: &dyn VectorIndex) {
         .apply(IndexChanges {
             removed: vec![1, 99],
             added: Vec::new(),
+            ..Default::default()
         })
         .await
         .expect("remove (an unknown key is no error)");
@@ -74,6 +76,7 @@ pub async fn index(index: &dyn VectorIndex) {
         .apply(IndexChanges {
             removed: vec![2],
             added: vec![entry(2, 3, 1)],
+            ..Default::default()
         })
         .await
         .expect("re-file");

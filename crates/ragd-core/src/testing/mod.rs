@@ -56,7 +56,9 @@ pub fn hit(text: &str, similarity: f32) -> Hit {
             chunk,
             document,
         },
-        cosine: similarity,
+        cosine: Some(similarity),
+        lexical: None,
+        rerank: None,
         similarity,
     }
 }

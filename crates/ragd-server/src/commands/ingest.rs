@@ -97,6 +97,19 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
 
 /// Runs the command; exit code 1 when any file failed.
 pub(crate) async fn run(node: &Node, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let summary = ingest_all(node, args).await?;
+    print_summary(&summary, json)?;
+    Ok(if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ingests every file the arguments name; failures are counted in the summary (and reported on
+/// stderr as they happen), never stop the rest.
+pub(crate) async fn ingest_all(node: &Node, args: IngestArgs) -> anyhow::Result<IngestSummary> {
     let scope = Scope {
         tenant: TenantId::parse(&args.scope.tenant)?,
         collection: CollectionName::parse(&args.scope.collection)?,
@@ -167,12 +180,7 @@ pub(crate) async fn run(node: &Node, args: IngestArgs) -> anyhow::Result<ExitCod
     }
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
-    print_summary(&summary, args.json)?;
-    Ok(if summary.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(summary)
 }
 
 fn print_summary(s: &IngestSummary, json: bool) -> anyhow::Result<()> {

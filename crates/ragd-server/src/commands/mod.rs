@@ -4,6 +4,7 @@
 //! [`RagService`]: ragd_core::RagService
 
 mod documents;
+mod eval;
 mod health;
 mod ingest;
 mod keys;
@@ -84,6 +85,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest(args) => with_engine(&config, EngineCommand::Ingest(args)).await,
         Command::Query(args) => with_engine(&config, EngineCommand::Query(args)).await,
+        Command::Eval(args) => eval::run(&config, *args).await,
         Command::Documents(cmd) => with_engine(&config, EngineCommand::Documents(cmd)).await,
         Command::Check { json, repair } => {
             with_engine(&config, EngineCommand::Check { json, repair }).await

@@ -24,6 +24,8 @@ pub(crate) async fn run(node: &Node, args: QueryArgs) -> anyhow::Result<ExitCode
         query: query.clone(),
         k: TopK::new(args.k)?,
         threshold: Threshold::new(args.threshold)?,
+        mode: args.mode,
+        rerank: args.rerank,
     };
     let guarded = node
         .service

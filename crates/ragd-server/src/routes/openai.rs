@@ -243,6 +243,8 @@ pub(crate) async fn chat_completions(
         query,
         k: TopK::new(SOURCES)?,
         threshold: Threshold::new(THRESHOLD)?,
+        mode: None,
+        rerank: None,
     };
     let created = chrono::Utc::now().timestamp();
     if chat.stream {

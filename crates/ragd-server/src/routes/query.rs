@@ -12,7 +12,7 @@ use ragd_api::{QueryResponse, SearchResponse};
 use ragd_core::accounts::AccessScope;
 use ragd_core::service::RetrieveRequest;
 use ragd_core::service::{ConversationKey, Dialogue, Progress};
-use ragd_core::types::{Threshold, TopK};
+use ragd_core::types::{SearchMode, Threshold, TopK};
 use ragd_core::webhooks::EventType;
 
 use crate::auth::Principal;
@@ -63,6 +63,15 @@ fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveReque
     let k = fields.integer("max_results", MAX_RESULTS.1, MAX_RESULTS.2);
     let threshold = fields.number("threshold", 0.0, 1.0);
     let collection = fields.string("collection", 128);
+    let mode = match fields.string("mode", 16).map(|m| m.parse::<SearchMode>()) {
+        Some(Ok(mode)) => Some(mode),
+        Some(Err(err)) => {
+            fields.error("mode", "invalid", err.to_string());
+            None
+        }
+        None => None,
+    };
+    let rerank = fields.boolean("rerank");
     let (k, threshold) = (
         k.unwrap_or(MAX_RESULTS.0),
         threshold.unwrap_or(DEFAULT_THRESHOLD),
@@ -74,6 +83,8 @@ fn retrieval(fields: &mut Fields, principal: &Principal) -> Option<RetrieveReque
         k: TopK::new(usize::try_from(k).ok()?).ok()?,
         #[allow(clippy::cast_possible_truncation)]
         threshold: Threshold::new(threshold as f32).ok()?,
+        mode,
+        rerank,
     })
 }
 
@@ -381,8 +392,9 @@ pub(crate) async fn search(
     let asked = asked(&mut fields, &principal);
     fields.finish()?;
     let (request, use_guardrails) = permitted(asked, &principal)?;
-    let guarded = state
-        .services()?
+    let services = state.services()?;
+    let mode = services.service.search_mode(request.mode)?;
+    let guarded = services
         .service
         .guarded_retrieve(&request, use_guardrails)
         .await?;
@@ -393,5 +405,10 @@ pub(crate) async fn search(
         sources: guarded.hits.iter().map(convert::source).collect(),
         processing_time: started.elapsed().as_secs_f64(),
         guardrails_triggered: guarded.triggered,
+        mode: match mode {
+            SearchMode::Dense => ragd_api::SearchMode::Dense,
+            SearchMode::Lexical => ragd_api::SearchMode::Lexical,
+            SearchMode::Hybrid => ragd_api::SearchMode::Hybrid,
+        },
     }))
 }

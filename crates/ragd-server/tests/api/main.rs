@@ -25,6 +25,7 @@ mod portability;
 mod read_paths;
 mod receiver;
 mod scopes;
+mod search_modes;
 mod security;
 mod tenants;
 mod validation;

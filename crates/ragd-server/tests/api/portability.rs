@@ -27,7 +27,9 @@ async fn answers(app: &TestApp, token: &str) -> Vec<Vec<(String, String)>> {
             .post_json(
                 token,
                 "/query",
-                &json!({"query": q, "max_results": 3, "threshold": 0.3}),
+                // Dense: PostgreSQL keeps no lexical index, so the rankings to compare are the
+                // embeddings' (the data dir's default would be hybrid).
+                &json!({"query": q, "max_results": 3, "threshold": 0.3, "mode": "dense"}),
             )
             .await;
         assert_eq!(r.status(), 200);

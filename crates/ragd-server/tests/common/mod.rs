@@ -138,7 +138,7 @@ pub(crate) fn stored_bytes(data_dir: &Path) -> Vec<u8> {
 }
 
 /// Whether the tests run on PostgreSQL (`RAGD_TEST_STORE=postgres`).
-#[allow(dead_code)] // the CLI tests only
+#[allow(dead_code)] // not the fleet tests
 pub(crate) fn on_postgres() -> bool {
     std::env::var("RAGD_TEST_STORE").is_ok_and(|s| s == "postgres")
 }
