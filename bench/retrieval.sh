@@ -10,13 +10,13 @@
 # Writes bench/out/retrieval/ (one JSON table per run and summary.txt).
 # Usage: bench/retrieval.sh   (env: ROUNDS=2 QUERIES=200 CHUNKS=128/16,200/32,254/48 STEPS="eval chunks ingest query"
 #        SETS="pg-en handbook-pt handbook-en" LEVELS="passage document" CHUNK_SETS="pg-en handbook-pt"
-#        CONFIGS=... to override the configurations compared)
+#        CONFIGS=... to override the configurations compared, RAGD_BIN=path to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAGD_ENV_FILE='' RAGD_GENERATOR=extractive LOG_LEVEL=warn RAGD_QUERY_CACHE=0
 target=${CARGO_TARGET_DIR:-target}
-ragd=$target/release/ragd
-cargo build -q --release --bin ragd
+ragd=${RAGD_BIN:-$target/release/ragd}
+[ -n "${RAGD_BIN:-}" ] || cargo build -q --release --bin ragd
 scripts/fetch-eval-corpus.sh >/dev/null
 out=bench/out/retrieval
 mkdir -p "$out"
