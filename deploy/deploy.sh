@@ -25,8 +25,10 @@
 #
 # Steps: checks (tools, arguments, kube context, overlay secrets, clean git tree) -> docker build
 # -> docker push -> render the overlay with the new image (by digest when known) in a temporary
-# copy of deploy/k8s (kubectl kustomize; the repository is never edited) -> kubectl diff ->
-# kubectl apply -> kubectl rollout status --timeout -> smoke test: GET /health/ready must answer
+# copy of deploy/k8s (kubectl kustomize; the repository is never edited) -> on a cluster without
+# the namespace, create it from deploy/k8s/namespace.yaml (renamed to --namespace; the overlays
+# leave it out on purpose, see that file) -> kubectl diff -> kubectl apply -> kubectl rollout
+# status --timeout -> smoke test: GET /health/ready must answer
 # 200, and when credentials are given a real POST /query must answer 200 with an answer. When the
 # rollout or the smoke test fails, `kubectl rollout undo` restores the previous revision (and,
 # for the StatefulSet, deletes the pod stuck on the bad revision, which Kubernetes does not
@@ -126,7 +128,8 @@ fi
 secrets=$overlay_dir/secrets.env
 [ -f "$secrets" ] \
   || die "$secrets is missing: cp $secrets.example $secrets and fill it in (it is never committed)"
-jwt=$(sed -n 's/^JWT_SECRET_KEY=//p' "$secrets" | tail -n 1)
+# (ragd reads the file as an env file, where a value may be in single quotes.)
+jwt=$(sed -n "/^JWT_SECRET_KEY=/{s///; s/^'\(.*\)'\$/\1/; p;}" "$secrets" | tail -n 1)
 example_jwt=$(sed -n 's/^JWT_SECRET_KEY=//p' "$secrets.example" 2>/dev/null | tail -n 1)
 [ -n "$jwt" ] || die "$secrets sets no JWT_SECRET_KEY (at least 32 random bytes: openssl rand -hex 32)"
 [ "$jwt" != "$example_jwt" ] || die "$secrets still has the example JWT_SECRET_KEY: openssl rand -hex 32"
@@ -224,6 +227,16 @@ mkdir "$work/release"
 } >"$work/release/kustomization.yaml"
 manifests=$work/manifests.yaml
 kubectl kustomize "$work/release" >"$manifests" || die "kubectl kustomize of overlay '$overlay' failed"
+# The Namespace (with its Pod Security labels), under the name deployed to: applied on its own,
+# and only when it is missing, since the overlays leave it out (deploy/k8s/namespace.yaml).
+mkdir "$work/namespace"
+cp "$root/deploy/k8s/namespace.yaml" "$work/namespace/namespace.yaml"
+printf '%s\n' "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" \
+  "namespace: $namespace" "resources:" "  - namespace.yaml" >"$work/namespace/kustomization.yaml"
+namespace_manifest=$work/namespace.yaml
+kubectl kustomize "$work/namespace" >"$namespace_manifest" || die "kubectl kustomize of deploy/k8s/namespace.yaml failed"
+grep -qx "  name: $namespace" "$namespace_manifest" \
+  || die "the rendered Namespace is not named '$namespace' (deploy/k8s/namespace.yaml)"
 deployed_image=$image:$tag
 if [ -n "$digest" ]; then deployed_image=$image:$tag@$digest; fi
 # (kustomize keeps the tag beside the digest; older versions drop it)
@@ -247,14 +260,26 @@ if ! $dry_run; then
   else
     say "first deploy of $kind/$workload in '$namespace'"
   fi
-  if "${kube[@]}" get namespace "$namespace" >/dev/null 2>&1; then
-    say "changes against the cluster (kubectl diff):"
-    diff_status=0
-    "${kube[@]}" diff -f "$manifests" >&2 || diff_status=$?
-    [ "$diff_status" -le 1 ] || die "kubectl diff failed (exit $diff_status); nothing was applied"
-  else
-    say "namespace '$namespace' does not exist yet: it is created by the apply"
+  # The namespaced objects cannot be applied (or diffed) into a namespace that does not exist.
+  # --ignore-not-found: empty when it is missing; an error when it cannot be read (a deployer
+  # without cluster-scoped rights), which is then taken as existing: the apply will tell.
+  if ! found=$(kubectl --context "$context" get namespace "$namespace" --ignore-not-found -o name 2>"$work/namespace.err"); then
+    say "cannot read namespace '$namespace' ($(head -c 200 "$work/namespace.err")); assuming it exists"
+    found=namespace/$namespace
   fi
+  created=
+  if [ -z "$found" ]; then
+    created=" (namespace '$namespace' was created)"
+    say "namespace '$namespace' does not exist yet: creating it (deploy/k8s/namespace.yaml)"
+    run kubectl --context "$context" apply -f "$namespace_manifest" \
+      || die "cannot create namespace '$namespace'; a cluster admin can: kubectl apply -f deploy/k8s/namespace.yaml (named '$namespace'); nothing else was applied"
+  fi
+  say "changes against the cluster (kubectl diff):"
+  diff_status=0
+  "${kube[@]}" diff -f "$manifests" >&2 || diff_status=$?
+  [ "$diff_status" -le 1 ] || die "kubectl diff failed (exit $diff_status); nothing was applied$created"
+else
+  echo "[dry-run] kubectl --context $context apply -f namespace.yaml, if namespace '$namespace' does not exist (printed first on stdout)" >&2
 fi
 
 diagnose() {
@@ -352,6 +377,8 @@ if $dry_run; then
     echo "[dry-run] ${kube[*]} port-forward svc/ragd :8000, then the smoke test through it" >&2
   fi
   echo "[dry-run] on failure: ${kube[*]} rollout undo $kind/$workload" >&2
+  cat "$namespace_manifest"
+  echo "---"
   cat "$manifests"
   say "dry run done: the checks passed and the manifests render ($deployed_image; printed on stdout)"
   exit 0

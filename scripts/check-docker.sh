@@ -55,7 +55,10 @@ else
   fail "docker compose (or docker-compose) is needed to validate deploy/compose/compose.yaml"
 fi
 # The normalised file (every default and interpolation applied), then who starts in each profile.
-resolved=$(cd deploy/compose && "${compose[@]}" config) || fail "compose config"
+# Both profiles are named: Compose v2 prints only the services of the active profiles, and the
+# .env file activates one.
+resolved=$(cd deploy/compose && COMPOSE_PROFILES=embedded,scale-out "${compose[@]}" config) \
+  || fail "compose config"
 py=python3
 $py -c 'import yaml' 2>/dev/null || py=/usr/bin/python3 # Debian's, which docker-compose brings with PyYAML
 profiles=$($py -c '

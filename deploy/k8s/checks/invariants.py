@@ -9,8 +9,9 @@ its source, so a misspelt setting (which ragd would silently ignore) fails here.
 is checked for its mode: single-node (one StatefulSet replica on a volume claim, no database or
 Redis URL, no autoscaler) or scale-out (a Deployment on PostgreSQL and Redis with an
 autoscaler, a disruption budget and a surge-only rollout). Both are checked for the shutdown
-arithmetic, the ports, the probes and the security context. Prints each problem and exits 1
-if there is any.
+arithmetic, the ports, the probes, the security context, the image's entrypoint kept (tini as
+PID 1), the secrets read from a mounted Secret file (RAGD_ENV_FILE) and the memory limit against
+ragd's measured footprint plus its parsers. Prints each problem and exits 1 if there is any.
 """
 
 import base64
@@ -22,6 +23,13 @@ import yaml
 
 # ragd's pause between closing its listener and closing its connections (listener.rs).
 CLOSE_GRACE_SECS = 0.3
+# ragd's own memory in the default image (embedder and local LLM baked in), MiB: idle RSS in the
+# container, 1,204-1,212 MiB (README "Deployment", "Figures"), plus ~280 MiB for an ingestion
+# batch in flight (README "Benchmarks": peak 498 MiB against ~217 MiB idle without the LLM).
+# The memory limit must hold this plus every parser process at RAGD_PARSER_MEMORY_MB.
+RAGD_MEMORY_MIB = 1212 + 280
+# The image's ENTRYPOINT is ["tini", "--", "ragd"] (deploy/docker/Dockerfile).
+IMAGE_ARGS = ["serve"]
 # A string literal that looks like an environment variable name, or clap's `env = "DEBUG"`.
 ENV_NAME = re.compile(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"|env = "([A-Z][A-Z0-9_]*)"')
 # A KEY=value line of an env file, commented out or not.
@@ -53,7 +61,51 @@ class Overlay:
         return next((d for d in self.of_kind(kind) if d["metadata"]["name"] == name), None)
 
 
-def env_of(overlay: Overlay, container: dict) -> tuple[dict[str, str], set[str]]:
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=value lines as ragd's env-file reader (dotenvy) takes them, for the simple values."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def mounted_file(overlay: Overlay, pod: dict, container: dict, path: str) -> tuple[str, str] | None:
+    """(kind, content) of the file at PATH in the container: a key of a mounted Secret or
+    ConfigMap. None when no volume provides it."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        base = mount["mountPath"].rstrip("/")
+        if mount.get("subPath"):
+            key = mount["subPath"] if path == base else None
+        else:
+            key = path[len(base) + 1:] if path.startswith(base + "/") else None
+        if not key or "/" in key:
+            continue
+        volume = volumes.get(mount["name"], {})
+        for kind, field, ref in (("Secret", "secret", "secretName"), ("ConfigMap", "configMap", "name")):
+            if field not in volume:
+                continue
+            source = overlay.named(kind, volume[field][ref])
+            if source is None:
+                overlay.fail(f"volume {mount['name']} names {kind} {volume[field][ref]}, which the overlay does not render")
+                return None
+            if key in source.get("data", {}):
+                content = source["data"][key]
+                return kind, base64.b64decode(content).decode() if kind == "Secret" else content
+            if key in source.get("stringData", {}):
+                return kind, source["stringData"][key]
+    return None
+
+
+def env_of(overlay: Overlay, pod: dict, container: dict) -> tuple[dict[str, str], set[str]]:
     """The container's environment as ragd sees it, and the names that come from Secrets."""
     env: dict[str, str] = {}
     secret_names: set[str] = set()
@@ -79,7 +131,33 @@ def env_of(overlay: Overlay, container: dict) -> tuple[dict[str, str], set[str]]
                 secret_names.add(key)
     for var in container.get("env", []):
         env[var["name"]] = var.get("value", "")
+    # RAGD_ENV_FILE: read at start, without overriding the environment (main.rs); ragd refuses
+    # to start when an explicitly named file cannot be read.
+    env_file = env.get("RAGD_ENV_FILE", "")
+    if env_file:
+        found = mounted_file(overlay, pod, container, env_file)
+        if found is None:
+            overlay.fail(f"RAGD_ENV_FILE {env_file} is not a key of a mounted Secret: ragd would not start")
+        else:
+            kind, content = found
+            for key, value in parse_env_file(content).items():
+                if key in env:
+                    overlay.fail(f"{key} is set in the environment and in RAGD_ENV_FILE, whose value ragd ignores")
+                    continue
+                env[key] = value
+                if kind == "Secret":
+                    secret_names.add(key)
     return env, secret_names
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity in MiB."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+             "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(quantity))
+    if not match or match.group(2) not in units and match.group(2):
+        raise ValueError(f"unknown memory quantity {quantity!r}")
+    return float(match.group(1)) * units.get(match.group(2), 1) / 2**20
 
 
 def check_workload(overlay: Overlay, workload: dict, known: set[str]) -> dict[str, str]:
@@ -89,7 +167,14 @@ def check_workload(overlay: Overlay, workload: dict, known: set[str]) -> dict[st
         overlay.fail("the workload has no container named ragd")
         return {}
     ragd = containers[0]
-    env, secret_names = env_of(overlay, ragd)
+    env, secret_names = env_of(overlay, pod, ragd)
+
+    # `command` would replace the image's ENTRYPOINT, and with it tini as PID 1 (which reaps the
+    # parser processes and forwards SIGTERM); `args` replaces only its CMD.
+    if "command" in ragd:
+        overlay.fail(f"the container sets command {ragd['command']}, which replaces the image's tini entrypoint")
+    if ragd.get("args") != IMAGE_ARGS:
+        overlay.fail(f"the container's args are {ragd.get('args')!r}, not {IMAGE_ARGS!r} (run as tini -- ragd serve)")
 
     for name in sorted(set(env) - known):
         overlay.fail(f"{name} is not a setting ragd reads (misspelt?)")
@@ -112,6 +197,26 @@ def check_workload(overlay: Overlay, workload: dict, known: set[str]) -> dict[st
                 f"terminationGracePeriodSeconds {grace} must exceed preStop {pre_stop} + drain "
                 f"{drain} + {CLOSE_GRACE_SECS} + timeout {timeout} = {needed}"
             )
+
+    # Memory: ragd's footprint plus every parser process at its cap fits the limit (the cgroup
+    # kills the whole container at the limit), and the request holds ragd itself.
+    resources = ragd.get("resources", {})
+    try:
+        limit = mebibytes(resources.get("limits", {}).get("memory", "0"))
+        request = mebibytes(resources.get("requests", {}).get("memory", "0"))
+        workers = int(env["RAGD_PARSER_WORKERS"])
+        parser_mb = int(env.get("RAGD_PARSER_MEMORY_MB", "1024"))
+    except (KeyError, ValueError) as err:
+        overlay.fail(f"memory sizing: {err} (RAGD_PARSER_WORKERS must be set explicitly)")
+    else:
+        needed = RAGD_MEMORY_MIB + workers * parser_mb
+        if limit < needed:
+            overlay.fail(
+                f"memory limit {limit:.0f} MiB < ragd {RAGD_MEMORY_MIB} + {workers} parsers x "
+                f"{parser_mb} MiB = {needed} MiB"
+            )
+        if request < RAGD_MEMORY_MIB:
+            overlay.fail(f"memory request {request:.0f} MiB < ragd's working set {RAGD_MEMORY_MIB} MiB")
 
     # Ports and addresses agree with the settings.
     ports = {p.get("name"): p["containerPort"] for p in ragd.get("ports", [])}
