@@ -28,18 +28,20 @@ pub(crate) fn json_event(name: Option<&str>, data: &impl serde::Serialize) -> Ev
 }
 
 /// Streams the work that `work` starts with a progress sink: `on_progress` turns each piece
-/// of progress into events, `on_end` the outcome into the last ones.
-pub(crate) fn progress_events<W, F, R, P, D>(
+/// of progress into events, `on_end` the outcome into the last ones (after what it awaits,
+/// e.g. the answer's webhook event, is written).
+pub(crate) fn progress_events<W, F, R, P, D, E>(
     work: W,
     mut on_progress: P,
     on_end: D,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<W, F, R, P, D>>
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<W, F, R, P, D, E>>
 where
     W: FnOnce(ProgressSink) -> F + Send + 'static,
     F: Future<Output = R> + Send,
     R: Send,
     P: FnMut(Progress) -> Vec<Event> + Send + 'static,
-    D: FnOnce(R) -> Vec<Event> + Send + 'static,
+    D: FnOnce(R) -> E + Send + 'static,
+    E: Future<Output = Vec<Event>> + Send,
 {
     let (events, stream) = mpsc::channel::<Result<Event, Infallible>>(BUFFER);
     let task = async move {
@@ -62,7 +64,7 @@ where
             done = both => done,
             () = events.closed() => return,
         };
-        for event in on_end(done) {
+        for event in on_end(done).await {
             if events.send(Ok(event)).await.is_err() {
                 return;
             }
@@ -76,17 +78,18 @@ where
 }
 
 /// Streams the answer to `request` (see [`progress_events`]).
-pub(crate) fn answer_events<P, D>(
+pub(crate) fn answer_events<P, D, E>(
     service: Arc<RagService>,
     request: RetrieveRequest,
     guardrails: bool,
     dialogue: Option<Dialogue>,
     on_progress: P,
     on_end: D,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<P, D>>
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<P, D, E>>
 where
     P: FnMut(Progress) -> Vec<Event> + Send + 'static,
-    D: FnOnce(ragd_core::Result<GuardedOutcome>) -> Vec<Event> + Send + 'static,
+    D: FnOnce(ragd_core::Result<GuardedOutcome>) -> E + Send + 'static,
+    E: Future<Output = Vec<Event>> + Send,
 {
     progress_events(
         move |sink| async move {

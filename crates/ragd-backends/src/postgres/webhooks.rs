@@ -57,6 +57,13 @@ pub(crate) async fn enqueue_in(tx: &mut sqlx::PgConnection, notices: &[Notice]) 
 impl WebhookStore for PgStore {
     async fn create_webhook(&self, new: NewWebhook, max_per_tenant: u32) -> Result<Webhook> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // One registration per tenant at a time: under READ COMMITTED two concurrent counts
+        // would both pass the limit. The lock ends with the transaction.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ragd.webhooks:' || $1, 0))")
+            .bind(new.tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE tenant = $1")
             .bind(new.tenant.as_str())
             .fetch_one(&mut *tx)

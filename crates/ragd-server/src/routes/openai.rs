@@ -346,16 +346,13 @@ fn stream(
     let started = std::time::Instant::now();
     let query = request.query.clone();
     super::query::received(&principal, &query);
-    let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
+    // The answer's webhook event is written before its last frames are sent, as for `/query`.
+    let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| async move {
         let guarded = match answered {
             Ok(guarded) => guarded,
             Err(err) => {
                 let err = ApiError::from(err);
-                let failed = err.clone();
-                // The stream has ended for the client; the events are queued beside it.
-                tokio::spawn(crate::telemetry::in_request(async move {
-                    super::query::failed(&state, &principal, &query, &failed).await;
-                }));
+                super::query::failed(&state, &principal, &query, &err).await;
                 let body = err.into_body().1;
                 return vec![
                     json_event(
@@ -375,9 +372,7 @@ fn stream(
             started,
             guarded.triggered.clone(),
         );
-        tokio::spawn(crate::telemetry::in_request(async move {
-            super::query::completed(&state, &principal, &answered).await;
-        }));
+        super::query::completed(&state, &principal, &answered).await;
         let mut events = Vec::new();
         let footer = sources_footer(outcome);
         if !footer.is_empty() {
@@ -498,7 +493,7 @@ async fn direct(
         }
         events
     };
-    let on_end = move |done: ragd_core::Result<ragd_core::service::ChatOutcome>| {
+    let on_end = move |done: ragd_core::Result<ragd_core::service::ChatOutcome>| async move {
         let mut last = Vec::new();
         match done {
             Ok(done) => {

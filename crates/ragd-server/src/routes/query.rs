@@ -332,7 +332,8 @@ pub(crate) async fn query_stream(
         }]
     };
     received(&principal, &query);
-    let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| {
+    // The answer's webhook event is written before its last frame is sent, as for `/query`.
+    let on_end = move |answered: ragd_core::Result<ragd_core::service::GuardedOutcome>| async move {
         vec![match answered {
             Ok(guarded) => {
                 record_answer(&state, &guarded.outcome);
@@ -345,18 +346,13 @@ pub(crate) async fn query_stream(
                 );
                 response.conversation_id = conversation_id;
                 let event = json_event(Some("done"), &response);
-                // The stream has ended for the client; the event is queued beside it.
-                tokio::spawn(crate::telemetry::in_request(async move {
-                    completed(&state, &principal, &response).await;
-                }));
+                completed(&state, &principal, &response).await;
                 event
             }
             Err(err) => {
                 let err = ApiError::from(err);
                 let event = json_event(Some("error"), &err.clone().into_body().1);
-                tokio::spawn(crate::telemetry::in_request(async move {
-                    failed(&state, &principal, &query, &err).await;
-                }));
+                failed(&state, &principal, &query, &err).await;
                 event
             }
         }]

@@ -199,7 +199,8 @@ impl Webhooks {
             )
             .await?;
         self.forget_subscriptions();
-        tracing::info!(webhook_id = %webhook.id, tenant = %webhook.tenant.as_str(), owner, url = %webhook.url,
+        // Only the URL's origin: a path or query may carry a secret (Slack-style hook URLs).
+        tracing::info!(webhook_id = %webhook.id, tenant = %webhook.tenant.as_str(), owner, origin = %origin(&webhook.url),
             events = ?webhook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(), "webhook_registered");
         Ok(webhook)
     }
@@ -398,4 +399,12 @@ impl Webhooks {
             .await
             .map_err(|_| "the outbox writer has stopped".to_owned())?
     }
+}
+
+/// `scheme://host[:port]` of a webhook URL, for logs (the path and query may hold a secret).
+fn origin(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "(invalid URL)".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
 }

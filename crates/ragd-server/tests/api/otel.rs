@@ -1,7 +1,8 @@
 //! Tracing and structured logs: spans exported over OTLP/HTTP to a real receiver (Python's
 //! `opentelemetry-proto` decoding the protobuf, `otlp_receiver.py`), continuing the caller's W3C
 //! trace, and carried on to the next service — a second ragd receiving the first one's
-//! OpenAI-compatible call and exporting to the same receiver; and `LOG_FORMAT=json` lines.
+//! OpenAI-compatible call and exporting to the same receiver, and to the webhook deliveries and
+//! JWKS fetches a request causes; and `LOG_FORMAT=json` lines.
 //!
 //! The receiver's Python is `RAGD_TEST_OTLP_PYTHON` (`make test` sets it), else the venv of
 //! `scripts/otlp-receiver.sh`, made from PyPI on first use.
@@ -11,9 +12,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, root};
+use crate::receiver::Receiver as HttpReceiver;
 
 /// The caller's trace: its trace id, the id of its span that calls ragd, and its vendor state.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -348,6 +352,168 @@ async fn spans_still_buffered_are_sent_when_the_server_stops() {
     let spans = receiver.spans();
     let request = the(&spans, "ragd", "GET /health");
     assert_eq!(request["parent_span_id"], CALLER_SPAN);
+}
+
+/// The span id of a `traceparent` sent in the caller's trace (`00-{TRACE_ID}-{span}-01`).
+fn span_in_callers_trace(traceparent: &str) -> String {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[0], "00", "{traceparent}");
+    assert_eq!(parts[1], TRACE_ID, "the caller's trace id: {traceparent}");
+    assert_eq!(parts[3], "01", "sampled, as the caller's: {traceparent}");
+    assert!(
+        parts[2].len() == 16 && parts[2] != CALLER_SPAN && parts[2] != "0".repeat(16),
+        "a span of ragd's: {traceparent}"
+    );
+    parts[2].to_owned()
+}
+
+/// The request span of ragd's that continues the caller's span.
+fn request_span(spans: &[Value]) -> &Value {
+    let found: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["trace_id"] == TRACE_ID && s["parent_span_id"] == CALLER_SPAN)
+        .collect();
+    assert_eq!(found.len(), 1, "one request span: {spans:#?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_carries_the_trace_of_the_question_that_caused_it() {
+    let receiver = Receiver::start();
+    let hook = HttpReceiver::start(&[]);
+    let app = traced_app(&receiver, "ragd", &crate::webhooks::FAST).await;
+    let token = app.token().await;
+    let r = app
+        .post_json(
+            &token,
+            "/webhooks/register",
+            &json!({"url": hook.url(), "events": ["query_completed"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", app.logs());
+    let response = app
+        .client
+        .post(app.url("/query"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({"query": "What causes spring tides?", "threshold": 0.3}))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(response.status(), 200);
+    let got = hook
+        .wait_for(Duration::from_secs(20), "the question's event", |got| {
+            !got.is_empty()
+        })
+        .await;
+    let sent = got[0]["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no traceparent on the delivery: {:#?}", got[0]));
+    let span_id = span_in_callers_trace(sent);
+
+    // The span it names is the delivery's, which continues the request's trace.
+    let spans = receiver
+        .wait_for("the request and delivery spans", |spans| {
+            spans.iter().any(|s| s["span_id"] == span_id.as_str())
+                && spans.iter().any(|s| s["parent_span_id"] == CALLER_SPAN)
+        })
+        .await;
+    let delivery = spans
+        .iter()
+        .find(|s| s["span_id"] == span_id.as_str())
+        .expect("the delivery span");
+    assert_eq!(delivery["name"], "webhook.deliver", "{delivery}");
+    assert_eq!(delivery["trace_id"], TRACE_ID, "{delivery}");
+    let request = request_span(&spans);
+    assert!(
+        descends_from(&spans, delivery, request["span_id"].as_str().expect("id")),
+        "the delivery is part of the request's trace: {spans:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_jwks_fetched_for_a_request_carries_its_trace() {
+    const ISSUER: &str = "https://idp.example";
+    const AUDIENCE: &str = "ragd-api";
+    let receiver = Receiver::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = EncodingKey::from_ec_pem(&crate::oidc::openssl_key(
+        dir.path(),
+        "k.pem",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .expect("ec key");
+    let jwks = dir.path().join("jwks.json");
+    let set = JwkSet {
+        keys: vec![crate::oidc::jwk(&key, Algorithm::ES256, "k1")],
+    };
+    std::fs::write(&jwks, serde_json::to_vec(&set).expect("json")).expect("write");
+    // The identity provider: plain http is allowed on loopback.
+    let provider = HttpReceiver::start(&["--get-body", jwks.to_str().expect("utf-8")]);
+    let url = format!("http://127.0.0.1:{}/jwks.json", provider.port);
+    let app = traced_app(
+        &receiver,
+        "ragd",
+        &[
+            ("JWT_JWKS", url.as_str()),
+            ("JWT_JWKS_ISSUER", ISSUER),
+            ("JWT_JWKS_AUDIENCE", AUDIENCE),
+            ("JWT_JWKS_MIN_REFRESH_SECS", "1"),
+        ],
+    )
+    .await;
+    let claims = crate::oidc::claims(ISSUER, AUDIENCE, Some("acme"), 600);
+    let good = crate::oidc::token(&key, Algorithm::ES256, "k1", &claims);
+    assert_eq!(
+        app.get(&good, "/stats").await.status(),
+        200,
+        "{}",
+        app.logs()
+    );
+    let fetched_at_start = provider.received().len();
+    assert!(fetched_at_start >= 1, "the keys were fetched at start");
+
+    // Past the minimum interval, an unknown key id makes ragd fetch the keys for the request.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let unknown = crate::oidc::token(&key, Algorithm::ES256, "k-unknown", &claims);
+    let r = app
+        .client
+        .get(app.url("/stats"))
+        .bearer_auth(&unknown)
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .expect("stats");
+    assert_eq!(r.status(), 401);
+    let got = provider.received();
+    assert_eq!(
+        got.len(),
+        fetched_at_start + 1,
+        "one fetch for the request: {got:#?}"
+    );
+    let fetch = got.last().expect("the fetch");
+    assert_eq!(fetch["method"], "GET", "{fetch}");
+    let sent = fetch["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no traceparent on the JWKS fetch: {fetch:#?}"));
+    let span_id = span_in_callers_trace(sent);
+    let spans = receiver
+        .wait_for("the request and fetch spans", |spans| {
+            spans.iter().any(|s| s["span_id"] == span_id.as_str())
+                && spans.iter().any(|s| s["parent_span_id"] == CALLER_SPAN)
+        })
+        .await;
+    let fetching = spans
+        .iter()
+        .find(|s| s["span_id"] == span_id.as_str())
+        .expect("the fetch span");
+    assert_eq!(fetching["name"], "jwks.fetch", "{fetching}");
+    let request = request_span(&spans);
+    assert!(
+        descends_from(&spans, fetching, request["span_id"].as_str().expect("id")),
+        "the fetch is part of the request's trace: {spans:#?}"
+    );
 }
 
 /// The log lines of `app` as JSON objects (every line must be one).

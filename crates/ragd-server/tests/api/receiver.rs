@@ -1,6 +1,7 @@
 //! A real webhook receiver for the tests: `webhook_receiver.py` (Python's standard library),
 //! which logs every delivery with its headers and whether its signatures verify with the
-//! README's recipe. Shared by the API and fleet suites.
+//! README's recipe. Shared by the API and fleet suites. With `--get-body FILE` it also answers
+//! GETs with FILE (logged the same way), to stand in for other services ragd calls (a JWKS URL).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

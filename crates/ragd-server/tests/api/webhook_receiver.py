@@ -2,10 +2,10 @@
 """A real webhook receiver for ragd's tests (Python standard library only).
 
     python3 webhook_receiver.py --port-file F --log F [--secret S] [--fail-first N] [--hang]
-                                [--status CODE]
+                                [--status CODE] [--get-body FILE]
 
 Listens on 127.0.0.1 (a free port, written to the port file once it accepts connections) and
-appends one JSON line to the log per POST, before answering:
+appends one JSON line to the log per POST (and per GET), before answering:
 
     {"n": 1, "method": "POST", "path": "/hook", "headers": {"lower-cased name": "value"},
      "body": "...", "chapter_signature_ok": true, "standard_signature_ok": true,
@@ -17,6 +17,9 @@ null without --secret. `status` is what the receiver answers, null with --hang.
 --fail-first N  answer 500 to the first N requests, then --status
 --hang          read the request, log it, never answer (until the process is killed)
 --status CODE   the answer's status (default 200)
+--get-body FILE answer every GET with 200 and FILE's bytes as JSON (read at each request), e.g.
+                to stand in for an identity provider's JWKS URL; logged like a POST (no
+                signatures). Without it a GET is answered 404 (and logged with that status).
 """
 
 import argparse
@@ -40,22 +43,63 @@ class Receiver(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.count = 0
 
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # ragd was killed mid-connection (the kill -9 tests): nothing to report
+        super().handle_error(request, client_address)
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Receiver
 
-    def do_POST(self):
-        body = self.read_body()
-        received_ms = int(time.time() * 1000)
-        args = self.server.args
+    def headers_and_number(self):
         headers = {}
         for name, value in self.headers.items():
             name = name.lower()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         with self.server.lock:
             self.server.count += 1
-            n = self.server.count
+            return headers, self.server.count
+
+    def log_entry(self, entry):
+        with self.server.lock, open(self.server.args.log, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+
+    def do_GET(self):
+        received_ms = int(time.time() * 1000)
+        headers, n = self.headers_and_number()
+        args = self.server.args
+        answer = b""
+        status = 404
+        if args.get_body is not None:
+            with open(args.get_body, "rb") as f:
+                answer = f.read()
+            status = 200
+        self.log_entry({
+            "n": n,
+            "method": self.command,
+            "path": self.path,
+            "headers": headers,
+            "body": "",
+            "chapter_signature_ok": None,
+            "standard_signature_ok": None,
+            "traceparent": headers.get("traceparent"),
+            "received_ms": received_ms,
+            "status": status,
+        })
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_POST(self):
+        body = self.read_body()
+        received_ms = int(time.time() * 1000)
+        args = self.server.args
+        headers, n = self.headers_and_number()
         if args.hang:
             status = None
         elif n <= args.fail_first:
@@ -84,9 +128,7 @@ class Handler(BaseHTTPRequestHandler):
             "received_ms": received_ms,
             "status": status,
         }
-        with self.server.lock, open(args.log, "a", encoding="utf-8") as log:
-            log.write(json.dumps(entry) + "\n")
-            log.flush()
+        self.log_entry(entry)
         if status is None:
             time.sleep(24 * 3600)
             return
@@ -122,6 +164,7 @@ def main() -> int:
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--hang", action="store_true")
     parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--get-body")
     args = parser.parse_args()
 
     server = Receiver(args)
