@@ -125,6 +125,17 @@ bench-webhooks: model
 bench-api: model
 	@bench/api.sh
 
+## The cold question path: the model alone (questions/s at c=8 through ragd's embedder) against
+## ragd's cold /query and the chapter's stack, interleaved (needs bench-api's data).
+.PHONY: bench-query-path bench-overload
+bench-query-path: model
+	@bench/query_path.sh
+
+## Overload: cold /query at c = 1, 8, 32, 64, 256 with load shedding (RAGD_QUEUE_BUDGET_MS) and
+## without: answered/s, share shed, p50/p99 of answered and shed requests (needs bench-api's data).
+bench-overload: model
+	@bench/overload.sh
+
 ## The deployment files run for real on a Docker engine (started when installed and not running):
 ## the image built, run hardened, healthy, asked, drained; compose's embedded and scale-out
 ## profiles end to end through nginx; figures in bench/out/deploy/summary.txt. Not part of `make

@@ -10,12 +10,33 @@
 -- At the end it prints one line "WRK_JSON {...}" with requests, duration, req/s, latency
 -- p50/p75/p90/p99/max in ms, socket errors and the count of non-2xx responses (counted here in
 -- response(), which, unlike wrk's own "Non-2xx or 3xx" figure, also counts 3xx).
+--
+-- BENCH_LAT_DIR (bench/overload.sh): each thread also writes "status microseconds" per response
+-- to DIR/<thread>.txt, so answered and refused requests get their own percentiles. The time is
+-- from request() to response(), so it is only right with one connection per thread (-t = -c).
 
 local token = os.getenv("BENCH_TOKEN") or ""
 local qfile = os.getenv("BENCH_QUESTIONS") or "bench/api/questions.txt"
 local max_results = tonumber(os.getenv("BENCH_MAX_RESULTS") or "5")
 local threshold = tonumber(os.getenv("BENCH_THRESHOLD") or "0.7")
 local guardrails = os.getenv("BENCH_GUARDRAILS") or "true"
+local lat_dir = os.getenv("BENCH_LAT_DIR")
+
+local now_us = nil
+if lat_dir then
+   local ffi = require("ffi")
+   ffi.cdef[[
+      typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+      int clock_gettime(int clk_id, bench_timespec *tp);
+   ]]
+   local ts = ffi.new("bench_timespec")
+   now_us = function()
+      ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+      return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+   end
+end
+local lat_file = nil
+local sent_at = nil
 
 local threads = {}
 local counter = 0
@@ -58,15 +79,23 @@ function init(args)
    assert(#requests > 0, "no questions in " .. qfile)
    -- spread the threads over the question list
    idx = ((id or 0) * 97) % #requests + 1
+   if lat_dir then
+      lat_file = assert(io.open(lat_dir .. "/" .. tostring(id or 0) .. ".txt", "w"))
+      lat_file:setvbuf("line")
+   end
 end
 
 function request()
    local r = requests[idx]
    idx = idx % #requests + 1
+   if now_us then sent_at = now_us() end
    return r
 end
 
 function response(status, headers, body)
+   if lat_file and sent_at then
+      lat_file:write(string.format("%d %.0f\n", status, now_us() - sent_at))
+   end
    responses = responses + 1
    if status < 200 or status > 299 then
       non2xx = non2xx + 1

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p ragd-backends --bench engine -- embed PASSAGES.jsonl [LIMIT]
 //! cargo bench -p ragd-backends --bench engine -- queries QUESTIONS.txt
+//! cargo bench -p ragd-backends --bench engine -- concurrent QUESTIONS.txt CONCURRENCY SECONDS
 //! cargo bench -p ragd-backends --bench engine -- vectors PASSAGES.jsonl OUT.f32
 //! cargo bench -p ragd-backends --bench engine -- search VECTORS.f32 QUERIES.jsonl SIZE[,SIZE…]
 //! ```
@@ -124,6 +125,53 @@ async fn queries(args: &[String]) {
             json!({"bench": "query_embedding", "engine": engine_label(), "batch": batch, "ms_per_query": ms, "p50_ms_per_call": percentile(&calls, 0.5), "rss_mib": loaded_rss})
         );
     }
+}
+
+/// The model's own limit for what `/query` asks of it: `CONCURRENCY` callers each embedding one
+/// question at a time through the server's embedder (its queue, batching and threads, no
+/// question cache) for `SECONDS`: questions per second and the latency of a call.
+async fn concurrent(args: &[String]) {
+    let questions: Arc<Vec<String>> = Arc::new(
+        std::fs::read_to_string(&args[0])
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+    );
+    let concurrency: usize = args[1].parse().unwrap();
+    let seconds: f64 = args[2].parse().unwrap();
+    let e = embedder();
+    for q in questions.iter() {
+        e.embed_query("bench", q.clone()).await.unwrap(); // warm-up: every shape
+    }
+    let started = Instant::now();
+    let callers = (0..concurrency).map(|n| {
+        let (e, questions) = (Arc::clone(&e), Arc::clone(&questions));
+        tokio::spawn(async move {
+            let mut calls = Vec::new();
+            let mut i = n;
+            while started.elapsed().as_secs_f64() < seconds {
+                let call = Instant::now();
+                e.embed_query("bench", questions[i % questions.len()].clone())
+                    .await
+                    .unwrap();
+                calls.push(call.elapsed().as_secs_f64() * 1000.0);
+                i += concurrency;
+            }
+            calls
+        })
+    });
+    let mut calls = Vec::new();
+    for caller in callers {
+        calls.extend(caller.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    calls.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({"bench": "model_only", "engine": engine_label(), "concurrency": concurrency, "questions_per_s": calls.len() as f64 / elapsed, "p50_ms": percentile(&calls, 0.5), "p99_ms": percentile(&calls, 0.99)})
+    );
 }
 
 async fn vectors(args: &[String]) {
@@ -377,7 +425,8 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         embed_streams: env_or("RAGD_EMBED_STREAMS", threads),
         embed_batch_size: 32,
         embed_queue: 64,
-        embed_spin: true,
+        queue_budget: None,
+        embed_spin: env_or("RAGD_EMBED_SPIN", true),
         query_cache: 0,
         guardrails: std::sync::Arc::new(ragd_core::guardrails::Policy::default()),
         chunker: Default::default(),
@@ -410,6 +459,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("embed") => rt.block_on(embed(&args[1..])),
         Some("queries") => rt.block_on(queries(&args[1..])),
+        Some("concurrent") => rt.block_on(concurrent(&args[1..])),
         Some("vectors") => rt.block_on(vectors(&args[1..])),
         Some("search") => rt.block_on(search(&args[1..])),
         Some("calibrate") => rt.block_on(calibrate()),

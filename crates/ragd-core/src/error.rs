@@ -33,6 +33,15 @@ pub enum Error {
         /// When the caller may try again.
         retry_after: Duration,
     },
+    /// Too much work is queued to answer within the configured budget (`RAGD_QUEUE_BUDGET_MS`):
+    /// refused at once rather than kept waiting; retry after the given delay.
+    #[error("overloaded: {reason}; retry after {retry_after:?}")]
+    Overloaded {
+        /// What is full, for the logs.
+        reason: String,
+        /// When the caller may try again.
+        retry_after: Duration,
+    },
     /// A dependency (model, store, queue) cannot serve now; retrying later may work.
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -104,6 +104,16 @@ pub(crate) struct EngineArgs {
     /// Embedding requests that may wait before callers are held back.
     #[arg(long, global = true, env = "RAGD_EMBED_QUEUE", default_value_t = 256)]
     pub(crate) embed_queue: usize,
+    /// Load shedding: a new question whose expected wait for the embedding model exceeds this
+    /// many milliseconds is refused at once (503 with Retry-After) instead of queueing; 0 queues
+    /// every question.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGD_QUEUE_BUDGET_MS",
+        default_value_t = 100
+    )]
+    pub(crate) queue_budget_ms: u64,
     /// A guardrails policy file (TOML) replacing the default (config/guardrails.toml).
     #[arg(long, global = true, env = "RAGD_GUARDRAILS_POLICY")]
     pub(crate) guardrails_policy: Option<PathBuf>,
@@ -322,6 +332,8 @@ impl EngineArgs {
             embed_streams: self.embed_streams.unwrap_or(self.embed_threads),
             embed_batch_size: self.embed_batch_size,
             embed_queue: self.embed_queue,
+            queue_budget: Some(std::time::Duration::from_millis(self.queue_budget_ms))
+                .filter(|b| !b.is_zero()),
             embed_spin: self.embed_spin.unwrap_or(true),
             query_cache: self.query_cache,
             guardrails: std::sync::Arc::new(self.guardrails()?),

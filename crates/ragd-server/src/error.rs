@@ -148,6 +148,17 @@ impl From<ragd_core::Error> for ApiError {
             ragd_core::Error::RateLimited { retry_after } => {
                 Self::new(ErrorCode::RateLimited, "too many requests").with_retry_after(retry_after)
             }
+            ragd_core::Error::Overloaded {
+                reason,
+                retry_after,
+            } => {
+                let mut e = Self::unavailable(
+                    "the server is busy: too many questions are waiting; retry shortly",
+                    retry_after,
+                );
+                e.cause = Some(reason);
+                e
+            }
             ragd_core::Error::Unavailable(msg) => {
                 let mut e =
                     Self::unavailable("service temporarily unavailable", Duration::from_secs(1));

@@ -62,11 +62,12 @@ const LAG_BUCKETS: [f64; 12] = [
 ];
 
 /// Every histogram and its buckets (a histogram without an entry would be a summary).
-const HISTOGRAMS: [(&str, &[f64]); 11] = [
+const HISTOGRAMS: [(&str, &[f64]); 12] = [
     ("rag_request_duration_seconds", &REQUEST_BUCKETS),
     ("rag_query_confidence", &CONFIDENCE_BUCKETS),
     ("rag_embed_duration_seconds", &EMBED_BUCKETS),
     ("rag_embed_batch_size", &BATCH_SIZE_BUCKETS),
+    ("rag_embed_question_wait_seconds", &EMBED_BUCKETS),
     ("rag_retrieval_duration_seconds", &SEARCH_BUCKETS),
     ("rag_retrieval_results", &RESULTS_BUCKETS),
     ("rag_generation_first_token_seconds", &FIRST_TOKEN_BUCKETS),
@@ -190,6 +191,15 @@ fn describe_metrics() {
     describe_gauge!(
         "rag_embed_queue_capacity",
         "Embedding requests that may be queued or running before callers wait"
+    );
+    describe_histogram!(
+        "rag_embed_question_wait_seconds",
+        Unit::Seconds,
+        "Time from a question's arrival at the embedding queue to its forward pass"
+    );
+    describe_counter!(
+        "rag_requests_shed_total",
+        "Questions refused at once with 503 because their expected wait exceeded the budget (RAGD_QUEUE_BUDGET_MS)"
     );
     describe_histogram!(
         "rag_retrieval_duration_seconds",

@@ -10,12 +10,23 @@
 //! an instruction before each (`"query: "`, `"passage: "`), which the queue adds
 //! ([`QueuedEmbedder::with_prefixes`]); a model without prefixes gets the texts untouched.
 //!
+//! Questions are served first come, first served among themselves. Under more questions than
+//! the model can answer, a question whose expected wait exceeds the budget
+//! ([`QueuedEmbedder::with_question_budget`], `RAGD_QUEUE_BUDGET_MS`) is refused at once with
+//! [`Error::Overloaded`] instead of queueing: the expected wait is the questions ahead of it
+//! times the measured cost of a question in the recent forward passes, over the model threads.
+//! Bulk texts are not counted (questions go before them) and are never refused: ingestion waits
+//! for a slot instead.
+//!
 //! Metrics: `rag_embed_batch_size` and `rag_embed_duration_seconds` per forward pass,
 //! `rag_embed_queue_depth` (requests admitted or waiting for a slot; above
-//! `rag_embed_queue_capacity`, callers are being held back).
+//! `rag_embed_queue_capacity`, callers are being held back), `rag_embed_question_wait_seconds`
+//! (from a question's arrival to its forward pass) and `rag_requests_shed_total` (questions
+//! refused by the budget).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ragd_core::ports::Embedder;
@@ -50,6 +61,8 @@ struct Pending {
     in_flight: usize,
     done: Vec<Option<Embedding>>,
     reply: oneshot::Sender<Result<Vec<Embedding>>>,
+    /// When it arrived (for `rag_embed_question_wait_seconds`).
+    queued_at: Instant,
     /// Held until the request is answered: the queue's backpressure.
     _permit: OwnedSemaphorePermit,
     /// Counts the request in `rag_embed_queue_depth` until it is answered.
@@ -82,6 +95,9 @@ struct Scheduler {
     /// Batches being run by model threads, and how many of them carry bulk texts.
     running: usize,
     running_bulk: usize,
+    /// What a question costs the model, in nanoseconds of one thread: a moving average over
+    /// recent forward passes of questions only (0 until one has run).
+    question_cost_ns: f64,
 }
 
 struct Shared {
@@ -122,6 +138,10 @@ impl Scheduler {
         };
         for p in &mut self.pending {
             let n = (p.order.len() - p.next).min(batch_size - batch.slots.len());
+            if n > 0 && p.next == 0 && p.texts.len() <= SHORT_REQUEST {
+                metrics::histogram!("rag_embed_question_wait_seconds")
+                    .record(p.queued_at.elapsed().as_secs_f64());
+            }
             for &i in &p.order[p.next..p.next + n] {
                 batch.slots.push((p.id, i));
                 batch.texts.push(Arc::clone(&p.texts));
@@ -141,10 +161,48 @@ impl Scheduler {
         Some(batch)
     }
 
+    /// Questions waiting for a model thread (taken ones are not counted).
+    fn questions_waiting(&self) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| p.texts.len() <= SHORT_REQUEST)
+            .map(|p| p.order.len() - p.next)
+            .sum()
+    }
+
+    /// Where a new request goes: a question after the questions already waiting (first come,
+    /// first served), anything longer at the back.
+    fn insert(&mut self, pending: Pending) {
+        if pending.texts.len() <= SHORT_REQUEST {
+            let at = self
+                .pending
+                .iter()
+                .position(|p| p.texts.len() > SHORT_REQUEST)
+                .unwrap_or(self.pending.len());
+            self.pending.insert(at, pending);
+        } else {
+            self.pending.push_back(pending);
+        }
+    }
+
+    /// Folds the cost of one forward pass over `texts` questions into the moving average.
+    fn observe_questions(&mut self, texts: usize, took: Duration) {
+        #[allow(clippy::cast_precision_loss)] // a batch holds at most a few hundred texts
+        let each = took.as_nanos() as f64 / texts.max(1) as f64;
+        self.question_cost_ns = if self.question_cost_ns == 0.0 {
+            each
+        } else {
+            0.9 * self.question_cost_ns + 0.1 * each
+        };
+    }
+
     /// Stores a batch's outcome and answers every request that is complete or failed.
-    fn finish(&mut self, batch: &Batch, outcome: Result<Vec<Embedding>>) {
+    fn finish(&mut self, batch: &Batch, outcome: Result<Vec<Embedding>>, took: Duration) {
         self.running -= 1;
         self.running_bulk -= usize::from(batch.bulk);
+        if !batch.bulk && outcome.is_ok() {
+            self.observe_questions(batch.slots.len(), took);
+        }
         let slots = &batch.slots;
         match outcome {
             Ok(vectors) => {
@@ -223,11 +281,12 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
             ))),
             Err(err) => Err(err),
         };
-        metrics::histogram!("rag_embed_duration_seconds").record(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        metrics::histogram!("rag_embed_duration_seconds").record(took.as_secs_f64());
         #[allow(clippy::cast_precision_loss)] // a batch holds at most a few hundred texts
         metrics::histogram!("rag_embed_batch_size").record(texts.len() as f64);
         drop(texts);
-        lock(shared).finish(&batch, outcome);
+        lock(shared).finish(&batch, outcome, took);
     }
 }
 
@@ -241,6 +300,8 @@ pub struct QueuedEmbedder {
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The longest expected wait a new question is queued for (`None`: no limit).
+    question_budget: Option<Duration>,
 }
 
 impl QueuedEmbedder {
@@ -271,6 +332,7 @@ impl QueuedEmbedder {
             shared,
             permits: Arc::new(Semaphore::new(queue_capacity.max(1))),
             threads: Vec::new(),
+            question_budget: None,
         };
         for (n, model) in models.into_iter().enumerate() {
             let shared = Arc::clone(&embedder.shared);
@@ -292,10 +354,47 @@ impl QueuedEmbedder {
         self
     }
 
-    /// Runs `texts` through the model threads (see the module docs).
-    async fn run(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
+    /// Refuses questions whose expected wait exceeds `budget` (see the module docs); `None` or
+    /// zero queues every question.
+    #[must_use]
+    pub fn with_question_budget(mut self, budget: Option<Duration>) -> Self {
+        self.question_budget = budget.filter(|b| !b.is_zero());
+        self
+    }
+
+    /// Why a question arriving now is refused, if it is (see the module docs).
+    fn over_budget(&self, state: &Scheduler) -> Option<Error> {
+        let budget = self.question_budget?;
+        #[allow(clippy::cast_precision_loss)] // counts of waiting texts and threads
+        let expected_ns = state.questions_waiting() as f64 * state.question_cost_ns
+            / self.threads.len().max(1) as f64;
+        #[allow(clippy::cast_precision_loss)] // a budget of milliseconds
+        if expected_ns <= budget.as_nanos() as f64 {
+            return None;
+        }
+        metrics::counter!("rag_requests_shed_total", "reason" => "queue_budget").increment(1);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // ≥ 0, ≪ u64::MAX
+        let expected = Duration::from_nanos(expected_ns as u64);
+        Some(Error::Overloaded {
+            reason: format!(
+                "{} questions wait for the model, about {} ms, over the {} ms budget \
+                 (RAGD_QUEUE_BUDGET_MS)",
+                state.questions_waiting(),
+                expected.as_millis(),
+                budget.as_millis()
+            ),
+            retry_after: expected.max(Duration::from_secs(1)),
+        })
+    }
+
+    /// Runs `texts` through the model threads (see the module docs); a question
+    /// (`question`) may be refused by the budget.
+    async fn run(&self, texts: Vec<String>, question: bool) -> Result<Vec<Embedding>> {
         if texts.is_empty() {
             return Ok(Vec::new());
+        }
+        if question && let Some(refused) = self.over_budget(&lock(&self.shared)) {
+            return Err(refused);
         }
         let depth = DepthGuard::enter();
         let permit = Arc::clone(&self.permits)
@@ -309,7 +408,7 @@ impl QueuedEmbedder {
             let mut state = lock(&self.shared);
             let id = state.next_id;
             state.next_id += 1;
-            let pending = Pending {
+            state.insert(Pending {
                 id,
                 done: vec![None; texts.len()],
                 texts: Arc::new(texts),
@@ -317,15 +416,10 @@ impl QueuedEmbedder {
                 next: 0,
                 in_flight: 0,
                 reply,
+                queued_at: Instant::now(),
                 _permit: permit,
                 _depth: depth,
-            };
-            // Short requests (queries) go before the rest of long ones (bulk ingestion).
-            if pending.texts.len() <= SHORT_REQUEST {
-                state.pending.push_front(pending);
-            } else {
-                state.pending.push_back(pending);
-            }
+            });
         }
         self.shared.work.notify_one();
         rx.await
@@ -365,12 +459,12 @@ impl Embedder for QueuedEmbedder {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
-        self.run(prefixed(self.passage_prefix, texts)).await
+        self.run(prefixed(self.passage_prefix, texts), false).await
     }
 
     async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
         let _ = tenant;
-        self.run(prefixed(self.query_prefix, vec![text]))
+        self.run(prefixed(self.query_prefix, vec![text]), true)
             .await?
             .pop()
             .ok_or_else(|| Error::internal("the embedder returned no vector"))
@@ -513,5 +607,140 @@ mod tests {
         let texts: Vec<String> = (0..12).map(|i| format!("text {i}")).collect();
         assert_eq!(e.embed(texts).await.expect("embed").len(), 12);
         assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    /// A slow model that records the texts it was given, in order.
+    struct Recording {
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl BatchModel for Recording {
+        fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            let mut seen = self.seen.lock().expect("lock");
+            seen.extend(texts.iter().map(|t| (*t).to_owned()));
+            Ok(texts.iter().map(|_| Embedding(vec![1.0])).collect())
+        }
+    }
+
+    /// Waits until `n` questions wait for a model thread.
+    async fn until_waiting(e: &QueuedEmbedder, n: usize) {
+        while lock(&e.shared).questions_waiting() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn questions_are_served_in_arrival_order() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let model = Recording {
+            seen: Arc::clone(&seen),
+        };
+        let e =
+            Arc::new(QueuedEmbedder::start("test".into(), 1, vec![model], 1, 64).expect("start"));
+        let ask = |text: String| {
+            let e = Arc::clone(&e);
+            tokio::spawn(async move { e.embed_query("t", text).await })
+        };
+        let mut tasks = vec![ask("q0".into())];
+        until_waiting(&e, 0).await;
+        for n in 1..6 {
+            tasks.push(ask(format!("q{n}")));
+            // Each arrives after the previous one is queued.
+            until_waiting(&e, n).await;
+        }
+        // A bulk request behind them, then one more question: it still goes before the bulk.
+        let bulk = {
+            let e = Arc::clone(&e);
+            tokio::spawn(async move { e.embed((0..6).map(|i| format!("b{i}")).collect()).await })
+        };
+        tasks.push(ask("q6".into()));
+        for task in tasks {
+            task.await.expect("join").expect("embed");
+        }
+        bulk.await.expect("join").expect("embed");
+        let seen = seen.lock().expect("lock").clone();
+        let questions: Vec<&String> = seen.iter().filter(|t| t.starts_with('q')).collect();
+        assert_eq!(
+            questions,
+            ["q0", "q1", "q2", "q3", "q4", "q5", "q6"],
+            "{seen:?}"
+        );
+        let last_question = seen.iter().position(|t| t == "q6").expect("q6");
+        assert!(
+            seen[last_question + 1..].iter().all(|t| t.starts_with('b')),
+            "the late question went before the bulk texts still waiting: {seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn questions_over_the_budget_are_refused_at_once_and_bulk_never() {
+        let (models, _, _) = slow_models(1);
+        let e = Arc::new(
+            QueuedEmbedder::start("test".into(), 1, models, 1, 64)
+                .expect("start")
+                .with_question_budget(Some(std::time::Duration::from_millis(50))),
+        );
+        // One question alone measures the cost of a question (30 ms).
+        e.embed_query("t", "warm".into()).await.expect("warm-up");
+        let ask = |text: &str| {
+            let (e, text) = (Arc::clone(&e), text.to_owned());
+            tokio::spawn(async move { e.embed_query("t", text).await })
+        };
+        let running = ask("q1");
+        until_waiting(&e, 0).await;
+        let second = ask("q2");
+        until_waiting(&e, 1).await;
+        let third = ask("q3");
+        until_waiting(&e, 2).await;
+        // Two wait, about 60 ms of model time: over the 50 ms budget.
+        let started = std::time::Instant::now();
+        let refused = e.embed_query("t", "q4".into()).await.expect_err("refused");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(20),
+            "refused at once"
+        );
+        let Error::Overloaded {
+            retry_after,
+            reason,
+        } = refused
+        else {
+            panic!("expected Overloaded, got {refused}");
+        };
+        assert!(
+            retry_after >= std::time::Duration::from_secs(1),
+            "{retry_after:?}"
+        );
+        assert!(reason.contains("RAGD_QUEUE_BUDGET_MS"), "{reason}");
+        // Bulk texts wait their turn instead.
+        let bulk = e.embed(vec![
+            "b1".into(),
+            "b2".into(),
+            "b3".into(),
+            "b4".into(),
+            "b5".into(),
+        ]);
+        assert_eq!(bulk.await.expect("bulk is never refused").len(), 5);
+        for task in [running, second, third] {
+            task.await.expect("join").expect("answered");
+        }
+        // The queue drained: questions are accepted again.
+        e.embed_query("t", "q5".into()).await.expect("accepted");
+    }
+
+    #[tokio::test]
+    async fn without_a_budget_every_question_waits() {
+        let (models, _, _) = slow_models(1);
+        let e = Arc::new(QueuedEmbedder::start("test".into(), 1, models, 1, 64).expect("start"));
+        e.embed_query("t", "warm".into()).await.expect("warm-up");
+        let tasks: Vec<_> = (0..6)
+            .map(|n| {
+                let e = Arc::clone(&e);
+                tokio::spawn(async move { e.embed_query("t", format!("q{n}")).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("join").expect("answered");
+        }
     }
 }

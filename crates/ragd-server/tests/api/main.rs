@@ -27,6 +27,7 @@ mod receiver;
 mod scopes;
 mod search_modes;
 mod security;
+mod shedding;
 mod tenants;
 mod validation;
 mod webhooks;
