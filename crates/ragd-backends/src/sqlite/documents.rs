@@ -294,23 +294,15 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         // One query for chunks and their documents: this runs on every question.
-        let mut qb = QueryBuilder::new(format!(
-            "SELECT k.key, k.document_id, k.idx, k.text, k.char_start, k.char_end, k.page, \
-             k.heading, {DOC_COLUMNS} FROM chunks k JOIN documents d ON d.id = k.document_id \
-             JOIN collections c ON c.id = d.collection_id JOIN tenants t ON t.id = c.tenant_id \
-             WHERE k.key IN ("
-        ));
-        let mut sep = qb.separated(", ");
+        let sql = chunks_by_keys_sql(keys.len(), collections.len());
+        let mut query = sqlx::query(&sql);
         for &k in keys {
-            sep.push_bind(i64::try_from(k).map_err(Error::internal)?);
+            query = query.bind(i64::try_from(k).map_err(Error::internal)?);
         }
-        qb.push(") AND d.collection_id IN (");
-        let mut sep = qb.separated(", ");
         for &c in collections {
-            sep.push_bind(c);
+            query = query.bind(c);
         }
-        qb.push(")");
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
             found.push(StoredChunk {
@@ -376,5 +368,53 @@ impl SqliteStore {
                 ))
             })
             .collect()
+    }
+}
+
+/// The query of [`SqliteStore::chunks_by_keys`] for `keys` keys in `collections` collections.
+/// The `+` keeps SQLite from driving the join by collection: its planner otherwise walks every
+/// document of the collection (5 ms for 30 keys in a 10,000-document one, measured); the keys
+/// lead and the collection is a check on each row found (0.07 ms).
+fn chunks_by_keys_sql(keys: usize, collections: usize) -> String {
+    let marks = |n: usize| vec!["?"; n].join(", ");
+    format!(
+        "SELECT k.key, k.document_id, k.idx, k.text, k.char_start, k.char_end, k.page, \
+         k.heading, {DOC_COLUMNS} FROM chunks k JOIN documents d ON d.id = k.document_id \
+         JOIN collections c ON c.id = d.collection_id JOIN tenants t ON t.id = c.tenant_id \
+         WHERE k.key IN ({}) AND +d.collection_id IN ({})",
+        marks(keys),
+        marks(collections)
+    )
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// The chunks of a question are found by their keys, whatever the collection holds.
+    #[tokio::test]
+    async fn chunks_by_keys_starts_from_the_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("ragd.db"))
+            .await
+            .expect("open");
+        let sql = format!("EXPLAIN QUERY PLAN {}", chunks_by_keys_sql(30, 1));
+        let mut query = sqlx::query(&sql);
+        for k in 0..30_i64 {
+            query = query.bind(k);
+        }
+        let plan: Vec<String> = query
+            .bind(1_i64)
+            .fetch_all(&store.pool)
+            .await
+            .expect("plan")
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.first()
+                .is_some_and(|step| step.starts_with("SEARCH k USING INTEGER PRIMARY KEY")),
+            "{plan:?}"
+        );
     }
 }
