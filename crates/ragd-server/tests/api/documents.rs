@@ -117,15 +117,7 @@ async fn upload_list_get_search_delete() {
     )
     .await;
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for name in [
         "rag_requests_total",
         "rag_request_duration_seconds",

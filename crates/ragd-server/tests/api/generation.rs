@@ -46,22 +46,6 @@ async fn local_app(extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(&env).await
 }
 
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn ask(app: &TestApp, token: &str, body: Value) -> Value {
     let response = app.post_json(token, "/query", &body).await;
     assert_eq!(response.status(), 200, "{}", app.logs());
@@ -142,7 +126,7 @@ async fn the_local_model_answers_in_the_questions_language_citing_real_sources()
     }
 
     // Nothing relevant: the not-found answer, without asking the model.
-    let before = metric(&app, "rag_generation_requests_total").await;
+    let before = app.metric_sum("rag_generation_requests_total").await;
     let answer = ask(
         &app,
         &token,
@@ -151,7 +135,10 @@ async fn the_local_model_answers_in_the_questions_language_citing_real_sources()
     .await;
     assert_eq!(answer["model"], "none");
     assert!(answer.get("usage").is_none(), "{answer}");
-    assert_eq!(metric(&app, "rag_generation_requests_total").await, before);
+    assert_eq!(
+        app.metric_sum("rag_generation_requests_total").await,
+        before
+    );
     assert!(
         before >= 2.0,
         "the two answers above were generated: {before}"

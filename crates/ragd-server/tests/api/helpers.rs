@@ -172,6 +172,29 @@ impl TestApp {
             .expect("GET")
     }
 
+    /// `GET /metrics` (unauthenticated) as text.
+    pub(crate) async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// The sum of the samples on the `/metrics` lines starting with `prefix` (a series name, or
+    /// a name with some of its labels); 0 when there is none.
+    pub(crate) async fn metric_sum(&self, prefix: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// `GET path`, asserting 200, as JSON.
     pub(crate) async fn get_json(&self, token: &str, path: &str) -> serde_json::Value {
         let r = self.get(token, path).await;

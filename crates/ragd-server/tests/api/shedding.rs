@@ -10,19 +10,7 @@ use crate::helpers::{TestApp, error_body};
 
 /// `rag_requests_shed_total` as `/metrics` shows it (0 before the first refusal).
 async fn shed_total(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|l| l.starts_with("rag_requests_shed_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    app.metric_sum("rag_requests_shed_total{").await
 }
 
 /// Sends `n` distinct questions at once; returns each response's status, `Retry-After` and

@@ -353,15 +353,7 @@ async fn a_receiver_that_never_answers_ends_in_the_dead_letters() {
         .get_json(&admin, &format!("/webhooks/{id}/deliveries?status=dead"))
         .await;
     assert_eq!(dead_only.as_array().map(Vec::len), Some(1), "{dead_only}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .lines()
