@@ -64,13 +64,7 @@ impl Logging {
                 .boxed()
         };
         let exporter = Exporter::from_env(runtime, ca_file)?;
-        // The filter is global (the first layer: `Vec`'s layers all must enable a callsite), not
-        // per layer: a library's `enabled!` check that no event follows (sqlx asks before every
-        // query whether to log it) leaves a per-layer filter's state set on that thread, and the
-        // next event there was dropped — request logs lost on PostgreSQL, whose queries run on
-        // the request threads.
-        let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
-            vec![log_filter(level)?.boxed(), logs];
+        let mut layers: Vec<BoxedLayer> = vec![logs];
         if let Some(exporter) = &exporter {
             layers.push(
                 tracing_opentelemetry::layer()
@@ -79,8 +73,7 @@ impl Logging {
                     .boxed(),
             );
         }
-        tracing_subscriber::registry()
-            .with(layers)
+        subscriber(log_filter(level)?, layers)
             .try_init()
             .context("cannot install the logger")?;
         Ok(Self { exporter })
@@ -92,6 +85,21 @@ impl Logging {
             exporter.shutdown();
         }
     }
+}
+
+/// The layers under the level filter.
+type Filtered = tracing_subscriber::layer::Layered<GlobalFilter, Registry>;
+type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// The level filter over the registry, then `layers`. The filter is its own layer, not one of
+/// `layers`: a `Vec` of layers enables a callsite when *any* of them does, so a filter among
+/// them was overruled by the log layer and every `info` event was written at `LOG_LEVEL=warn`.
+/// Nor is it a per-layer filter: a library's `enabled!` check that no event follows (sqlx asks
+/// before every query whether to log it) left a per-layer filter's state set on that thread,
+/// and the next event there was dropped — request logs lost on PostgreSQL, whose queries run
+/// on the request threads.
+fn subscriber(filter: GlobalFilter, layers: Vec<BoxedLayer>) -> impl Subscriber + Send + Sync {
+    tracing_subscriber::registry().with(filter).with(layers)
 }
 
 /// What is logged: `RUST_LOG` when it is set and valid, else `LOG_LEVEL`. Spans at `info` are
@@ -325,9 +333,7 @@ mod tests {
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
             .with_writer(move || writer.clone());
-        let subscriber = tracing_subscriber::registry()
-            .with(GlobalFilter(EnvFilter::new(level)))
-            .with(layer);
+        let subscriber = subscriber(GlobalFilter(EnvFilter::new(level)), vec![layer.boxed()]);
         tracing::subscriber::with_default(subscriber, log);
         let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
         text.lines()
