@@ -6,6 +6,9 @@
 # and the server's RSS. wrk runs one connection per thread so each response is timed on its own
 # (bench/api/query.lua with BENCH_LAT_DIR).
 #   LEVELS="1 8 32 64 256"  DURATION=10  BUDGET=""  (ms; empty: ragd's default)
+#   SHEDDING="on off"  which of the two servers to run
+#   RETRY_AFTER=0      1: a refused client waits for its Retry-After before asking again, as a
+#                      well-behaved client does (0: it asks again at once, the harder case)
 #   RAGD_BIN=path (default: built here, release)
 # Results: JSON lines in bench/out/overload.jsonl, a table on stdout.
 set -euo pipefail
@@ -18,6 +21,8 @@ data=$work/ragd-data-10000
 levels=${LEVELS:-1 8 32 64 256}
 duration=${DURATION:-10}
 budget=${BUDGET:-}
+modes=${SHEDDING:-on off}
+retry_after=${RETRY_AFTER:-0}
 out=$root/bench/out/overload.jsonl
 run_id=overload-$(date -u +%Y%m%dT%H%M%SZ)
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -41,10 +46,10 @@ stop() {
 trap 'stop; rm -rf "$lat"' EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-for shedding in on off; do
+for shedding in $modes; do
   port=$(free_port)
   extra=()
-  if [ $shedding = off ]; then extra=(RAGD_QUEUE_BUDGET_MS=0); elif [ -n "$budget" ]; then extra=(RAGD_QUEUE_BUDGET_MS="$budget"); fi
+  if [ "$shedding" = off ]; then extra=(RAGD_QUEUE_BUDGET_MS=0); elif [ -n "$budget" ]; then extra=(RAGD_QUEUE_BUDGET_MS="$budget"); fi
   env "${extra[@]}" RAGD_DATA_DIR="$data" RAGD_HOST=127.0.0.1 RAGD_PORT="$port" JWT_SECRET_KEY="$secret" \
     RAGD_ADMIN_USERNAME=bench RAGD_ADMIN_PASSWORD=ragd-bench-password LOG_LEVEL=warn \
     RATE_LIMIT_REQUESTS=1000000000 RATE_LIMIT_WINDOW=1 RAGD_QUERY_CACHE=0 \
@@ -60,12 +65,12 @@ for shedding in on off; do
   for c in $levels; do
     rm -f "$lat"/*.txt
     say "shedding $shedding, c=$c"
-    BENCH_TOKEN=$token BENCH_LAT_DIR=$lat wrk -t"$c" -c"$c" -d"${duration}s" --timeout 30s \
+    BENCH_TOKEN=$token BENCH_LAT_DIR=$lat BENCH_RETRY_AFTER=$retry_after wrk -t"$c" -c"$c" -d"${duration}s" --timeout 30s \
       -s bench/api/query.lua "http://127.0.0.1:$port/query" >"$work/wrk-overload.txt" 2>&1 || true
     rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")
-    python3 - "$lat" "$run_id" "$shedding" "$c" "$duration" "$rss" "${budget:-default}" <<'PY' | tee -a "$out"
+    python3 - "$lat" "$run_id" "$shedding" "$c" "$duration" "$rss" "${budget:-default}" "$retry_after" <<'PY' | tee -a "$out"
 import glob, json, sys
-lat_dir, run, shedding, c, duration, rss, budget = sys.argv[1:]
+lat_dir, run, shedding, c, duration, rss, budget, retry_after = sys.argv[1:]
 answered, shed, other = [], [], 0
 for path in glob.glob(lat_dir + "/*.txt"):
     for line in open(path):
@@ -85,6 +90,7 @@ def pct(xs, p):
 total = len(answered) + len(shed) + other
 d = float(duration)
 print(json.dumps({"bench": "overload", "run": run, "shedding": shedding, "budget_ms": budget,
+    "clients_wait_retry_after": retry_after == "1",
     "concurrency": int(c), "requests_per_s": round(total / d, 1), "answered_per_s": round(len(answered) / d, 1),
     "shed_share": round(len(shed) / total, 4) if total else None, "other_errors": other,
     "answered_p50_ms": pct(answered, 0.5), "answered_p99_ms": pct(answered, 0.99),

@@ -14,6 +14,10 @@
 -- BENCH_LAT_DIR (bench/overload.sh): each thread also writes "status microseconds" per response
 -- to DIR/<thread>.txt, so answered and refused requests get their own percentiles. The time is
 -- from request() to response(), so it is only right with one connection per thread (-t = -c).
+--
+-- BENCH_RETRY_AFTER=1: after a 503, the connection waits as long as its Retry-After header
+-- says before its next request, as a well-behaved client does (wrk's delay(); per thread, so
+-- again with one connection per thread). Unset, a refused client asks again at once.
 
 local token = os.getenv("BENCH_TOKEN") or ""
 local qfile = os.getenv("BENCH_QUESTIONS") or "bench/api/questions.txt"
@@ -21,6 +25,8 @@ local max_results = tonumber(os.getenv("BENCH_MAX_RESULTS") or "5")
 local threshold = tonumber(os.getenv("BENCH_THRESHOLD") or "0.7")
 local guardrails = os.getenv("BENCH_GUARDRAILS") or "true"
 local lat_dir = os.getenv("BENCH_LAT_DIR")
+local retry_after = os.getenv("BENCH_RETRY_AFTER") == "1"
+local wait_ms = 0
 
 local now_us = nil
 if lat_dir then
@@ -92,11 +98,22 @@ function request()
    return r
 end
 
+if retry_after then
+   function delay()
+      local ms = wait_ms
+      wait_ms = 0
+      return ms
+   end
+end
+
 function response(status, headers, body)
    if lat_file and sent_at then
       lat_file:write(string.format("%d %.0f\n", status, now_us() - sent_at))
    end
    responses = responses + 1
+   if retry_after and status == 503 then
+      wait_ms = (tonumber(headers["Retry-After"] or headers["retry-after"] or "1") or 1) * 1000
+   end
    if status < 200 or status > 299 then
       non2xx = non2xx + 1
    end

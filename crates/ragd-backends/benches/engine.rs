@@ -425,7 +425,6 @@ fn test_config(data_dir: &Path) -> EngineConfig {
         embed_streams: env_or("RAGD_EMBED_STREAMS", threads),
         embed_batch_size: 32,
         embed_queue: 64,
-        queue_budget: None,
         embed_spin: env_or("RAGD_EMBED_SPIN", true),
         query_cache: 0,
         guardrails: std::sync::Arc::new(ragd_core::guardrails::Policy::default()),

@@ -64,9 +64,6 @@ pub struct EngineConfig {
     pub embed_batch_size: usize,
     /// Embedding requests that may queue before callers wait.
     pub embed_queue: usize,
-    /// The longest expected wait for the model a new question is queued for; longer, it is
-    /// refused at once (`None`: every question waits its turn).
-    pub queue_budget: Option<std::time::Duration>,
     /// Let idle model threads spin-wait for work (ONNX Runtime).
     pub embed_spin: bool,
     /// Question embeddings kept in memory (0: no cache).
@@ -202,9 +199,7 @@ pub fn start_embedder(config: &EngineConfig) -> Result<Arc<dyn Embedder>> {
     }
     let spec = model.spec;
     Ok(Arc::new(
-        embedder
-            .with_prefixes(spec.query_prefix, spec.passage_prefix)
-            .with_question_budget(config.queue_budget),
+        embedder.with_prefixes(spec.query_prefix, spec.passage_prefix),
     ))
 }
 

@@ -8,6 +8,7 @@ use tracing::{Instrument, instrument};
 
 use crate::answer::{Answer, ComposerConfig};
 
+mod admission;
 mod answering;
 mod conversation;
 mod guarded;
@@ -27,6 +28,7 @@ use crate::types::{
     Threshold, TopK,
 };
 use crate::{Error, Result};
+use admission::Admission;
 pub use answering::{
     ChatOutcome, ChatRequest, EXTRACTIVE, GENERATOR_UNAVAILABLE, GenerationSettings, NO_MODEL,
     Progress, ProgressSink,
@@ -43,6 +45,10 @@ pub struct ServiceLimits {
     pub max_document_bytes: u64,
     /// Most chunks one document may produce.
     pub max_chunks_per_document: usize,
+    /// Load shedding: a question expected to wait longer than this is refused at once with
+    /// [`Error::Overloaded`] (the questions in flight times the measured interval between
+    /// answers, Little's law); `None` admits every question.
+    pub question_budget: Option<std::time::Duration>,
 }
 
 impl Default for ServiceLimits {
@@ -50,6 +56,7 @@ impl Default for ServiceLimits {
         Self {
             max_document_bytes: 64 * 1024 * 1024,
             max_chunks_per_document: 50_000,
+            question_budget: None,
         }
     }
 }
@@ -150,6 +157,7 @@ pub struct QueryOutcome {
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
 pub struct RagService {
     parts: ServiceParts,
+    admission: Admission,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -166,7 +174,10 @@ fn file_stem(source: &str) -> String {
 impl RagService {
     /// Builds the service from its parts.
     pub fn new(parts: ServiceParts) -> Self {
-        Self { parts }
+        Self {
+            admission: Admission::new(parts.limits.question_budget),
+            parts,
+        }
     }
 
     /// The limits in force.
@@ -387,6 +398,7 @@ impl RagService {
             (Some(true), Some(r)) => Some(r),
             (None, Some(r)) => settings.rerank_by_default.then_some(r),
         };
+        let ticket = self.admission.admit()?;
         let collections = self
             .parts
             .store
@@ -481,6 +493,7 @@ impl RagService {
         hits.retain(|h| h.similarity >= req.threshold.get());
         hits.truncate(k);
         meters::retrieved(searched, hits.len());
+        ticket.answered();
         Ok(hits)
     }
 

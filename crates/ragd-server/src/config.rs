@@ -104,14 +104,14 @@ pub(crate) struct EngineArgs {
     /// Embedding requests that may wait before callers are held back.
     #[arg(long, global = true, env = "RAGD_EMBED_QUEUE", default_value_t = 256)]
     pub(crate) embed_queue: usize,
-    /// Load shedding: a new question whose expected wait for the embedding model exceeds this
-    /// many milliseconds is refused at once (503 with Retry-After) instead of queueing; 0 queues
-    /// every question.
+    /// Load shedding: a new question whose expected wait exceeds this many milliseconds (the
+    /// questions in flight times the measured interval between answers) is refused at once (503
+    /// with Retry-After) instead of queueing; 0 queues every question.
     #[arg(
         long,
         global = true,
         env = "RAGD_QUEUE_BUDGET_MS",
-        default_value_t = 100
+        default_value_t = 50
     )]
     pub(crate) queue_budget_ms: u64,
     /// A guardrails policy file (TOML) replacing the default (config/guardrails.toml).
@@ -332,8 +332,6 @@ impl EngineArgs {
             embed_streams: self.embed_streams.unwrap_or(self.embed_threads),
             embed_batch_size: self.embed_batch_size,
             embed_queue: self.embed_queue,
-            queue_budget: Some(std::time::Duration::from_millis(self.queue_budget_ms))
-                .filter(|b| !b.is_zero()),
             embed_spin: self.embed_spin.unwrap_or(true),
             query_cache: self.query_cache,
             guardrails: std::sync::Arc::new(self.guardrails()?),
@@ -354,6 +352,8 @@ impl EngineArgs {
             limits: ServiceLimits {
                 max_document_bytes: self.max_document_bytes,
                 max_chunks_per_document: self.max_chunks_per_document,
+                question_budget: Some(std::time::Duration::from_millis(self.queue_budget_ms))
+                    .filter(|b| !b.is_zero()),
             },
             parser: self.parser()?,
             durability: self.sqlite_synchronous,

@@ -61,6 +61,9 @@ pub(crate) struct ApiError {
     retry_after: Option<Duration>,
     /// Logged, never sent.
     cause: Option<String>,
+    /// Refused by load shedding: logged at `debug` only (counted in `rag_requests_shed_total`),
+    /// so an overload does not also flood the log.
+    shed: bool,
 }
 
 /// Handler result.
@@ -74,6 +77,7 @@ impl ApiError {
             details: None,
             retry_after: None,
             cause: None,
+            shed: false,
         }
     }
 
@@ -106,6 +110,11 @@ impl ApiError {
     pub(crate) fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = Some(retry_after);
         self
+    }
+
+    /// Whether load shedding refused the request.
+    pub(crate) fn is_shed(&self) -> bool {
+        self.shed
     }
 
     /// The error's code as the body names it (`internal_error`, …) and its status.
@@ -157,6 +166,7 @@ impl From<ragd_core::Error> for ApiError {
                     retry_after,
                 );
                 e.cause = Some(reason);
+                e.shed = true;
                 e
             }
             ragd_core::Error::Unavailable(msg) => {
@@ -176,7 +186,13 @@ impl ApiError {
     pub(crate) fn into_body(self) -> (axum::http::StatusCode, ErrorBody) {
         let (status, code) = self.code.parts();
         let request_id = current_request_id();
-        if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        if self.shed {
+            tracing::debug!(
+                %request_id,
+                cause = self.cause.as_deref().unwrap_or(&self.message),
+                "request shed"
+            );
+        } else if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(
                 %request_id,
                 error = code,

@@ -201,6 +201,10 @@ fn describe_metrics() {
         "rag_requests_shed_total",
         "Questions refused at once with 503 because their expected wait exceeded the budget (RAGD_QUEUE_BUDGET_MS)"
     );
+    describe_gauge!(
+        "rag_questions_in_flight",
+        "Questions being retrieved now (what load shedding counts)"
+    );
     describe_histogram!(
         "rag_retrieval_duration_seconds",
         Unit::Seconds,

@@ -10,23 +10,18 @@
 //! an instruction before each (`"query: "`, `"passage: "`), which the queue adds
 //! ([`QueuedEmbedder::with_prefixes`]); a model without prefixes gets the texts untouched.
 //!
-//! Questions are served first come, first served among themselves. Under more questions than
-//! the model can answer, a question whose expected wait exceeds the budget
-//! ([`QueuedEmbedder::with_question_budget`], `RAGD_QUEUE_BUDGET_MS`) is refused at once with
-//! [`Error::Overloaded`] instead of queueing: the expected wait is the questions ahead of it
-//! times the measured cost of a question in the recent forward passes, over the model threads.
-//! Bulk texts are not counted (questions go before them) and are never refused: ingestion waits
-//! for a slot instead.
+//! Questions are served first come, first served among themselves, before bulk texts. Load
+//! shedding (`RAGD_QUEUE_BUDGET_MS`) happens before a question reaches the queue, on the whole
+//! question path (`ragd_core`'s service): the model is only part of what a question waits for.
 //!
 //! Metrics: `rag_embed_batch_size` and `rag_embed_duration_seconds` per forward pass,
 //! `rag_embed_queue_depth` (requests admitted or waiting for a slot; above
 //! `rag_embed_queue_capacity`, callers are being held back), `rag_embed_question_wait_seconds`
-//! (from a question's arrival to its forward pass) and `rag_requests_shed_total` (questions
-//! refused by the budget).
+//! (from a question's arrival to its forward pass).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use ragd_core::ports::Embedder;
@@ -95,9 +90,6 @@ struct Scheduler {
     /// Batches being run by model threads, and how many of them carry bulk texts.
     running: usize,
     running_bulk: usize,
-    /// What a question costs the model, in nanoseconds of one thread: a moving average over
-    /// recent forward passes of questions only (0 until one has run).
-    question_cost_ns: f64,
 }
 
 struct Shared {
@@ -162,6 +154,7 @@ impl Scheduler {
     }
 
     /// Questions waiting for a model thread (taken ones are not counted).
+    #[cfg(test)]
     fn questions_waiting(&self) -> usize {
         self.pending
             .iter()
@@ -185,24 +178,10 @@ impl Scheduler {
         }
     }
 
-    /// Folds the cost of one forward pass over `texts` questions into the moving average.
-    fn observe_questions(&mut self, texts: usize, took: Duration) {
-        #[allow(clippy::cast_precision_loss)] // a batch holds at most a few hundred texts
-        let each = took.as_nanos() as f64 / texts.max(1) as f64;
-        self.question_cost_ns = if self.question_cost_ns == 0.0 {
-            each
-        } else {
-            0.9 * self.question_cost_ns + 0.1 * each
-        };
-    }
-
     /// Stores a batch's outcome and answers every request that is complete or failed.
-    fn finish(&mut self, batch: &Batch, outcome: Result<Vec<Embedding>>, took: Duration) {
+    fn finish(&mut self, batch: &Batch, outcome: Result<Vec<Embedding>>) {
         self.running -= 1;
         self.running_bulk -= usize::from(batch.bulk);
-        if !batch.bulk && outcome.is_ok() {
-            self.observe_questions(batch.slots.len(), took);
-        }
         let slots = &batch.slots;
         match outcome {
             Ok(vectors) => {
@@ -286,7 +265,7 @@ fn worker(mut model: impl BatchModel, shared: &Shared, batch_size: usize) {
         #[allow(clippy::cast_precision_loss)] // a batch holds at most a few hundred texts
         metrics::histogram!("rag_embed_batch_size").record(texts.len() as f64);
         drop(texts);
-        lock(shared).finish(&batch, outcome, took);
+        lock(shared).finish(&batch, outcome);
     }
 }
 
@@ -300,8 +279,6 @@ pub struct QueuedEmbedder {
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    /// The longest expected wait a new question is queued for (`None`: no limit).
-    question_budget: Option<Duration>,
 }
 
 impl QueuedEmbedder {
@@ -332,7 +309,6 @@ impl QueuedEmbedder {
             shared,
             permits: Arc::new(Semaphore::new(queue_capacity.max(1))),
             threads: Vec::new(),
-            question_budget: None,
         };
         for (n, model) in models.into_iter().enumerate() {
             let shared = Arc::clone(&embedder.shared);
@@ -354,47 +330,10 @@ impl QueuedEmbedder {
         self
     }
 
-    /// Refuses questions whose expected wait exceeds `budget` (see the module docs); `None` or
-    /// zero queues every question.
-    #[must_use]
-    pub fn with_question_budget(mut self, budget: Option<Duration>) -> Self {
-        self.question_budget = budget.filter(|b| !b.is_zero());
-        self
-    }
-
-    /// Why a question arriving now is refused, if it is (see the module docs).
-    fn over_budget(&self, state: &Scheduler) -> Option<Error> {
-        let budget = self.question_budget?;
-        #[allow(clippy::cast_precision_loss)] // counts of waiting texts and threads
-        let expected_ns = state.questions_waiting() as f64 * state.question_cost_ns
-            / self.threads.len().max(1) as f64;
-        #[allow(clippy::cast_precision_loss)] // a budget of milliseconds
-        if expected_ns <= budget.as_nanos() as f64 {
-            return None;
-        }
-        metrics::counter!("rag_requests_shed_total", "reason" => "queue_budget").increment(1);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // ≥ 0, ≪ u64::MAX
-        let expected = Duration::from_nanos(expected_ns as u64);
-        Some(Error::Overloaded {
-            reason: format!(
-                "{} questions wait for the model, about {} ms, over the {} ms budget \
-                 (RAGD_QUEUE_BUDGET_MS)",
-                state.questions_waiting(),
-                expected.as_millis(),
-                budget.as_millis()
-            ),
-            retry_after: expected.max(Duration::from_secs(1)),
-        })
-    }
-
-    /// Runs `texts` through the model threads (see the module docs); a question
-    /// (`question`) may be refused by the budget.
-    async fn run(&self, texts: Vec<String>, question: bool) -> Result<Vec<Embedding>> {
+    /// Runs `texts` through the model threads (see the module docs).
+    async fn run(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
         if texts.is_empty() {
             return Ok(Vec::new());
-        }
-        if question && let Some(refused) = self.over_budget(&lock(&self.shared)) {
-            return Err(refused);
         }
         let depth = DepthGuard::enter();
         let permit = Arc::clone(&self.permits)
@@ -459,12 +398,12 @@ impl Embedder for QueuedEmbedder {
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
-        self.run(prefixed(self.passage_prefix, texts), false).await
+        self.run(prefixed(self.passage_prefix, texts)).await
     }
 
     async fn embed_query(&self, tenant: &str, text: String) -> Result<Embedding> {
         let _ = tenant;
-        self.run(prefixed(self.query_prefix, vec![text]), true)
+        self.run(prefixed(self.query_prefix, vec![text]))
             .await?
             .pop()
             .ok_or_else(|| Error::internal("the embedder returned no vector"))

@@ -35,7 +35,6 @@ pub(crate) fn config(data_dir: &Path) -> EngineConfig {
         embed_streams: 2,
         embed_batch_size: 32,
         embed_queue: 64,
-        queue_budget: None,
         embed_spin: true,
         query_cache: 0,
         guardrails: std::sync::Arc::new(ragd_core::guardrails::Policy::default()),

@@ -268,8 +268,13 @@ pub(super) async fn completed(state: &AppState, principal: &Principal, response:
         .await;
 }
 
-/// The chapter's `query_failed` log event, and the webhook event.
+/// The chapter's `query_failed` log event, and the webhook event. A question refused by load
+/// shedding is neither: it is counted in `rag_requests_shed_total`, and an overload must not
+/// turn into a flood of error lines and webhook deliveries.
 pub(super) async fn failed(state: &AppState, principal: &Principal, query: &str, err: &ApiError) {
+    if err.is_shed() {
+        return;
+    }
     let request_id = current_request_id();
     let (status, code) = err.code_name();
     tracing::error!(request_id = %request_id, user_id = %principal.username, error = err.message(),

@@ -1,4 +1,4 @@
-//! The queue's scheduling: order, batching, prefixes, threads, and the question budget.
+//! The queue's scheduling: order, batching, prefixes and threads.
 
 use super::*;
 
@@ -196,75 +196,4 @@ async fn questions_are_served_in_arrival_order() {
         seen[last_question + 1..].iter().all(|t| t.starts_with('b')),
         "the late question went before the bulk texts still waiting: {seen:?}"
     );
-}
-
-#[tokio::test]
-async fn questions_over_the_budget_are_refused_at_once_and_bulk_never() {
-    let (models, _, _) = slow_models(1);
-    let e = Arc::new(
-        QueuedEmbedder::start("test".into(), 1, models, 1, 64)
-            .expect("start")
-            .with_question_budget(Some(std::time::Duration::from_millis(50))),
-    );
-    // One question alone measures the cost of a question (30 ms).
-    e.embed_query("t", "warm".into()).await.expect("warm-up");
-    let ask = |text: &str| {
-        let (e, text) = (Arc::clone(&e), text.to_owned());
-        tokio::spawn(async move { e.embed_query("t", text).await })
-    };
-    let running = ask("q1");
-    until_waiting(&e, 0).await;
-    let second = ask("q2");
-    until_waiting(&e, 1).await;
-    let third = ask("q3");
-    until_waiting(&e, 2).await;
-    // Two wait, about 60 ms of model time: over the 50 ms budget.
-    let started = std::time::Instant::now();
-    let refused = e.embed_query("t", "q4".into()).await.expect_err("refused");
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(20),
-        "refused at once"
-    );
-    let Error::Overloaded {
-        retry_after,
-        reason,
-    } = refused
-    else {
-        panic!("expected Overloaded, got {refused}");
-    };
-    assert!(
-        retry_after >= std::time::Duration::from_secs(1),
-        "{retry_after:?}"
-    );
-    assert!(reason.contains("RAGD_QUEUE_BUDGET_MS"), "{reason}");
-    // Bulk texts wait their turn instead.
-    let bulk = e.embed(vec![
-        "b1".into(),
-        "b2".into(),
-        "b3".into(),
-        "b4".into(),
-        "b5".into(),
-    ]);
-    assert_eq!(bulk.await.expect("bulk is never refused").len(), 5);
-    for task in [running, second, third] {
-        task.await.expect("join").expect("answered");
-    }
-    // The queue drained: questions are accepted again.
-    e.embed_query("t", "q5".into()).await.expect("accepted");
-}
-
-#[tokio::test]
-async fn without_a_budget_every_question_waits() {
-    let (models, _, _) = slow_models(1);
-    let e = Arc::new(QueuedEmbedder::start("test".into(), 1, models, 1, 64).expect("start"));
-    e.embed_query("t", "warm".into()).await.expect("warm-up");
-    let tasks: Vec<_> = (0..6)
-        .map(|n| {
-            let e = Arc::clone(&e);
-            tokio::spawn(async move { e.embed_query("t", format!("q{n}")).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("join").expect("answered");
-    }
 }

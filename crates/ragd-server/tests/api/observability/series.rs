@@ -68,6 +68,11 @@ fn check_embedding(samples: &[Sample]) {
     let v = |name: &str| value(samples, name, &[]);
     assert_eq!(v("rag_embed_queue_capacity"), 32.0);
     assert_eq!(v("rag_embed_queue_depth"), 0.0, "nothing waits at rest");
+    assert_eq!(
+        v("rag_questions_in_flight"),
+        0.0,
+        "every question answered is counted out"
+    );
     let batches = v("rag_embed_batch_size_count");
     assert!(batches >= 2.0, "the document and the question: {batches}");
     assert_eq!(v("rag_embed_duration_seconds_count"), batches);
