@@ -127,7 +127,7 @@ bench-api: model
 
 ## The cold question path: the model alone (questions/s at c=8 through ragd's embedder) against
 ## ragd's cold /query and the chapter's stack, interleaved (needs bench-api's data).
-.PHONY: bench-query-path bench-overload
+.PHONY: bench-query-path bench-overload bench-ingest
 bench-query-path: model
 	@bench/query_path.sh
 
@@ -135,6 +135,11 @@ bench-query-path: model
 ## without: answered/s, share shed, p50/p99 of answered and shed requests (needs bench-api's data).
 bench-overload: model
 	@bench/overload.sh
+
+## Ingestion against the chapter's stack: bytes/s on the same 77 pages of the Python 3.11 library
+## reference (python3.11-doc), each stack in its own process, interleaved (needs bench-api's venv).
+bench-ingest: model
+	@bench/ingest.sh
 
 ## The deployment files run for real on a Docker engine (started when installed and not running):
 ## the image built, run hardened, healthy, asked, drained; compose's embedded and scale-out

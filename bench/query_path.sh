@@ -188,8 +188,8 @@ for setting in dict.fromkeys(r["setting"] for r in rows if r["stack"] != "python
     p50 = statistics.median([r["p50_ms"] for r in ragd]) if ragd else float("nan")
     p99 = statistics.median([r["p99_ms"] for r in ragd]) if ragd else float("nan")
     prec = "/".join(sorted({r["precision"] for r in model + ragd if r["precision"]}))
-    rounds = ", ".join(f"{r['per_s']:.0f}" for r in ragd)
+    rounds = ", ".join(format(r["per_s"], ".0f") for r in ragd)
     print(f"| {setting} ({prec}) | {m:.1f} | {q:.1f} ({p50:.1f}/{p99:.1f}; rounds {rounds}) | {q / m:.0%} | {q / python:.1f}× |")
 print(f"\nchapter's stack: {python:.1f} req/s (median of "
-      f"{', '.join(f'{r['per_s']:.1f}' for r in rows if r['stack'] == 'python')})")
+      f"{', '.join(format(r['per_s'], '.1f') for r in rows if r['stack'] == 'python')})")
 PY
