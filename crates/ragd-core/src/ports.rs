@@ -280,6 +280,47 @@ pub trait DocumentStore: Send + Sync {
     fn has_lexical(&self) -> bool {
         false
     }
+    /// Whether the store ranks keys without reading rows ([`DocumentStore::search_keys`],
+    /// [`DocumentStore::search_lexical_keys`]) and reads the rows of the keys kept afterwards
+    /// ([`DocumentStore::chunks_by_keys`]): retrieval then reads the few chunks it returns
+    /// instead of every candidate of both rankings. Stores whose search returns the rows in the
+    /// same round trip (SQL with pgvector) keep `false`.
+    fn ranks_keys(&self) -> bool {
+        false
+    }
+    /// [`DocumentStore::search`] without the rows: keys and cosines, best first. Only called
+    /// when [`DocumentStore::ranks_keys`].
+    async fn search_keys(
+        &self,
+        query: &Embedding,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        let _ = (query, collections, k);
+        Err(crate::Error::internal("this store does not rank keys"))
+    }
+    /// [`DocumentStore::search_lexical`] without the rows: keys and BM25 scores, best first.
+    /// Only called when [`DocumentStore::ranks_keys`].
+    async fn search_lexical_keys(
+        &self,
+        query: &str,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        let _ = (query, collections, k);
+        Err(crate::Error::internal("this store does not rank keys"))
+    }
+    /// The chunks of `keys` that belong to documents in `collections`, in any order; a key the
+    /// store does not have there (an index lagging a delete) is left out. Only called when
+    /// [`DocumentStore::ranks_keys`].
+    async fn chunks_by_keys(
+        &self,
+        collections: &[CollectionId],
+        keys: &[ChunkKey],
+    ) -> Result<Vec<StoredChunk>> {
+        let _ = (collections, keys);
+        Err(crate::Error::internal("this store does not rank keys"))
+    }
     /// The cosine of `query` to each of `keys`' stored embeddings (keys the store does not have
     /// are left out). Stores that cannot say answer an empty list.
     async fn cosines(&self, query: &Embedding, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, f32)>> {

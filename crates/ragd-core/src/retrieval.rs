@@ -97,8 +97,10 @@ impl std::fmt::Debug for RetrievalSettings {
 /// One candidate chunk with what each ranking said about it.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    /// The chunk.
-    pub chunk: StoredChunk,
+    /// The chunk's key.
+    pub key: ChunkKey,
+    /// The chunk, when the ranking read it (a store that ranks keys reads only the kept ones).
+    pub chunk: Option<StoredChunk>,
     /// Its cosine to the question, when known.
     pub cosine: Option<f32>,
     /// Its BM25 score, when the lexical ranking found it.
@@ -107,6 +109,34 @@ pub struct Candidate {
     dense_rank: Option<usize>,
     /// 0-based rank in the lexical list.
     lexical_rank: Option<usize>,
+}
+
+/// A fused candidate, best first, whose chunk may still have to be read.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    /// The chunk's key.
+    pub key: ChunkKey,
+    /// The chunk, when already read.
+    pub chunk: Option<StoredChunk>,
+    /// Raw cosine, when known.
+    pub cosine: Option<f32>,
+    /// BM25 score, when the lexical ranking found it.
+    pub lexical: Option<f32>,
+    /// Calibrated relevance in [0, 1].
+    pub similarity: f32,
+}
+
+impl Ranked {
+    /// The hit, with its chunk.
+    pub fn into_hit(self, chunk: StoredChunk) -> Hit {
+        Hit {
+            chunk,
+            cosine: self.cosine,
+            lexical: self.lexical,
+            rerank: None,
+            similarity: self.similarity,
+        }
+    }
 }
 
 /// The union of a dense and a lexical ranking, keyed by chunk, in first-seen order.
@@ -119,8 +149,20 @@ pub struct Candidates {
 impl Candidates {
     /// Adds a dense ranking (best first).
     pub fn add_dense(&mut self, ranked: Vec<(StoredChunk, f32)>) {
-        for (rank, (chunk, cosine)) in ranked.into_iter().enumerate() {
-            let c = self.entry(chunk);
+        self.add_dense_keys(
+            ranked
+                .into_iter()
+                .map(|(chunk, cosine)| ((chunk.key, Some(chunk)), cosine)),
+        );
+    }
+
+    /// Adds a dense ranking of keys (best first), rows unread.
+    pub fn add_dense_keys(
+        &mut self,
+        ranked: impl IntoIterator<Item = ((ChunkKey, Option<StoredChunk>), f32)>,
+    ) {
+        for (rank, ((key, chunk), cosine)) in ranked.into_iter().enumerate() {
+            let c = self.entry(key, chunk);
             c.cosine = Some(cosine);
             c.dense_rank = Some(rank);
         }
@@ -128,26 +170,43 @@ impl Candidates {
 
     /// Adds a lexical ranking (best first).
     pub fn add_lexical(&mut self, ranked: Vec<(StoredChunk, f32)>) {
-        for (rank, (chunk, score)) in ranked.into_iter().enumerate() {
-            let c = self.entry(chunk);
+        self.add_lexical_keys(
+            ranked
+                .into_iter()
+                .map(|(chunk, score)| ((chunk.key, Some(chunk)), score)),
+        );
+    }
+
+    /// Adds a lexical ranking of keys (best first), rows unread.
+    pub fn add_lexical_keys(
+        &mut self,
+        ranked: impl IntoIterator<Item = ((ChunkKey, Option<StoredChunk>), f32)>,
+    ) {
+        for (rank, ((key, chunk), score)) in ranked.into_iter().enumerate() {
+            let c = self.entry(key, chunk);
             c.bm25 = Some(score);
             c.lexical_rank = Some(rank);
         }
     }
 
-    fn entry(&mut self, chunk: StoredChunk) -> &mut Candidate {
+    fn entry(&mut self, key: ChunkKey, chunk: Option<StoredChunk>) -> &mut Candidate {
         let next = self.items.len();
-        let i = *self.by_key.entry(chunk.key).or_insert(next);
+        let i = *self.by_key.entry(key).or_insert(next);
         if i == next {
             self.items.push(Candidate {
-                chunk,
+                key,
+                chunk: None,
                 cosine: None,
                 bm25: None,
                 dense_rank: None,
                 lexical_rank: None,
             });
         }
-        &mut self.items[i]
+        let c = &mut self.items[i];
+        if c.chunk.is_none() {
+            c.chunk = chunk;
+        }
+        c
     }
 
     /// Keys of the candidates whose cosine is unknown (found by words only).
@@ -155,7 +214,7 @@ impl Candidates {
         self.items
             .iter()
             .filter(|c| c.cosine.is_none())
-            .map(|c| c.chunk.key)
+            .map(|c| c.key)
             .collect()
     }
 
@@ -173,12 +232,12 @@ impl Candidates {
         self.items.is_empty()
     }
 
-    /// The candidates as hits, best first by `settings.fusion` (one-list modes keep their
-    /// order), each with its calibrated similarity.
-    pub fn fuse(self, settings: &RetrievalSettings, dense: &Calibration) -> Vec<Hit> {
+    /// The candidates best first by `settings.fusion` (one-list modes keep their order), each
+    /// with its calibrated similarity; chunks not read yet stay `None`.
+    pub fn rank(self, settings: &RetrievalSettings, dense: &Calibration) -> Vec<Ranked> {
         let rrf =
             |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / (settings.rrf_k + r as f32 + 1.0));
-        let mut scored: Vec<(f32, Hit)> = self
+        let mut scored: Vec<(f32, Ranked)> = self
             .items
             .into_iter()
             .map(|c| {
@@ -192,18 +251,29 @@ impl Candidates {
                             + (1.0 - settings.dense_weight) * lexical_rel.unwrap_or(0.0)
                     }
                 };
-                let hit = Hit {
+                let ranked = Ranked {
+                    key: c.key,
                     chunk: c.chunk,
                     cosine: c.cosine,
                     lexical: c.bm25,
-                    rerank: None,
                     similarity,
                 };
-                (order, hit)
+                (order, ranked)
             })
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.chunk.key.cmp(&b.1.chunk.key)));
-        scored.into_iter().map(|(_, hit)| hit).collect()
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.key.cmp(&b.1.key)));
+        scored.into_iter().map(|(_, ranked)| ranked).collect()
+    }
+
+    /// [`Self::rank`] as hits, for candidates whose chunks were all read.
+    pub fn fuse(self, settings: &RetrievalSettings, dense: &Calibration) -> Vec<Hit> {
+        self.rank(settings, dense)
+            .into_iter()
+            .filter_map(|mut r| {
+                let chunk = r.chunk.take()?;
+                Some(r.into_hit(chunk))
+            })
+            .collect()
     }
 }
 

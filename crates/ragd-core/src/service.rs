@@ -22,10 +22,10 @@ use crate::generation::Usage;
 use crate::guardrails::Policy;
 use crate::ports::{DocumentFilter, DocumentStore, Embedder, Extractor, Generator, NewDocument};
 use crate::relevance::Calibration;
-use crate::retrieval::{Candidates, RetrievalSettings, apply_rerank};
+use crate::retrieval::{Candidates, Ranked, RetrievalSettings, apply_rerank};
 use crate::types::{
-    ChunkDraft, Document, DocumentId, Hit, Scope, SearchMode, SourceInfo, StoredChunk, TenantId,
-    Threshold, TopK,
+    ChunkDraft, ChunkKey, CollectionId, Document, DocumentId, Hit, Scope, SearchMode, SourceInfo,
+    StoredChunk, TenantId, Threshold, TopK,
 };
 use crate::{Error, Result};
 use admission::Admission;
@@ -153,6 +153,10 @@ pub struct QueryOutcome {
     /// The question retrieval used, when a follow-up was made standalone.
     pub standalone_query: Option<String>,
 }
+
+/// Keys ranked beyond `k` in one-list modes when the store ranks keys (see
+/// [`DocumentStore::ranks_keys`]), to replace keys whose rows are gone.
+const SPARE_KEYS: usize = 4;
 
 /// The RAG engine: ingestion, retrieval and answers over the configured backends.
 pub struct RagService {
@@ -409,7 +413,11 @@ impl RagService {
             return Ok(Vec::new());
         }
         let k = req.k.get();
+        // A store that ranks keys reads the rows of the chunks kept only, after fusion; a few
+        // spare keys let one its index still has after a delete be replaced by the next.
+        let keyed = self.parts.store.ranks_keys();
         let mut depth = match mode {
+            SearchMode::Dense | SearchMode::Lexical if keyed => k + SPARE_KEYS,
             SearchMode::Dense | SearchMode::Lexical => k,
             SearchMode::Hybrid => k.max(settings.candidates),
         };
@@ -438,35 +446,61 @@ impl RagService {
                     model = self.parts.embedder.model_id()
                 ))
                 .await?;
-            let found = self
-                .parts
-                .store
-                .search(&query, &collections, depth)
-                .instrument(searching.clone())
-                .await?;
+            let store = &self.parts.store;
+            let found = if keyed {
+                store
+                    .search_keys(&query, &collections, depth)
+                    .instrument(searching.clone())
+                    .await?
+                    .into_iter()
+                    .map(|(key, cosine)| ((key, None), cosine))
+                    .collect()
+            } else {
+                store
+                    .search(&query, &collections, depth)
+                    .instrument(searching.clone())
+                    .await?
+                    .into_iter()
+                    .map(|(chunk, cosine)| ((chunk.key, Some(chunk)), cosine))
+                    .collect::<Vec<_>>()
+            };
             Ok::<_, Error>(Some((query, found)))
         };
         let lexical = async {
             if mode == SearchMode::Dense {
                 return Ok(None);
             }
-            self.parts
-                .store
-                .search_lexical(&req.query, &collections, depth)
-                .instrument(tracing::info_span!("search_lexical", k = depth as i64))
-                .await
-                .map(Some)
+            let store = &self.parts.store;
+            let span = tracing::info_span!("search_lexical", k = depth as i64);
+            let found: Vec<_> = if keyed {
+                store
+                    .search_lexical_keys(&req.query, &collections, depth)
+                    .instrument(span)
+                    .await?
+                    .into_iter()
+                    .map(|(key, score)| ((key, None), score))
+                    .collect()
+            } else {
+                store
+                    .search_lexical(&req.query, &collections, depth)
+                    .instrument(span)
+                    .await?
+                    .into_iter()
+                    .map(|(chunk, score)| ((chunk.key, Some(chunk)), score))
+                    .collect()
+            };
+            Ok::<_, Error>(Some(found))
         };
         let (dense, lexical) = tokio::join!(dense, lexical);
         let (dense, lexical) = (dense?, lexical?);
         let mut candidates = Candidates::default();
         let mut query = None;
         if let Some((embedded, found)) = dense {
-            candidates.add_dense(found);
+            candidates.add_dense_keys(found);
             query = Some(embedded);
         }
         if let Some(found) = lexical {
-            candidates.add_lexical(found);
+            candidates.add_lexical_keys(found);
         }
         if let Some(query) = &query {
             let missing = candidates.without_cosine();
@@ -474,10 +508,11 @@ impl RagService {
                 candidates.set_cosines(&self.parts.store.cosines(query, &missing).await?);
             }
         }
-        let mut hits = candidates.fuse(settings, &self.parts.calibration);
-        searching.record("found", hits.len() as i64);
-        if let Some(reranker) = reranker {
-            hits.truncate(depth);
+        let ranked = candidates.rank(settings, &self.parts.calibration);
+        searching.record("found", ranked.len() as i64);
+        let threshold = req.threshold.get();
+        let mut hits = if let Some(reranker) = reranker {
+            let mut hits = self.hydrate(&collections, ranked, depth).await?;
             let head = hits.len().min(settings.rerank_candidates);
             let passages = hits[..head]
                 .iter()
@@ -488,12 +523,58 @@ impl RagService {
                 .instrument(tracing::info_span!("rerank", model = reranker.model_id()))
                 .await?;
             apply_rerank(&mut hits, &scores);
-        }
+            hits.retain(|h| h.similarity >= threshold);
+            hits
+        } else {
+            let kept = ranked.into_iter().filter(|r| r.similarity >= threshold);
+            self.hydrate(&collections, kept.collect(), k).await?
+        };
         let searched = started.elapsed();
-        hits.retain(|h| h.similarity >= req.threshold.get());
         hits.truncate(k);
         meters::retrieved(searched, hits.len());
         ticket.answered();
+        Ok(hits)
+    }
+
+    /// The first `want` of `ranked` as hits, in order: the chunks not read yet are read in one
+    /// round trip; one the store no longer has (an index lagging a delete) is skipped and the
+    /// next ones are read in its place.
+    async fn hydrate(
+        &self,
+        collections: &[CollectionId],
+        ranked: Vec<Ranked>,
+        want: usize,
+    ) -> Result<Vec<Hit>> {
+        let mut hits = Vec::with_capacity(want.min(ranked.len()));
+        let mut rest = ranked.into_iter().peekable();
+        while hits.len() < want && rest.peek().is_some() {
+            let batch: Vec<Ranked> = rest.by_ref().take(want - hits.len()).collect();
+            let unread: Vec<ChunkKey> = batch
+                .iter()
+                .filter(|r| r.chunk.is_none())
+                .map(|r| r.key)
+                .collect();
+            let mut rows: std::collections::HashMap<ChunkKey, StoredChunk> = if unread.is_empty() {
+                std::collections::HashMap::new()
+            } else {
+                self.parts
+                    .store
+                    .chunks_by_keys(collections, &unread)
+                    .instrument(tracing::info_span!(
+                        "db.chunks_by_keys",
+                        keys = unread.len() as i64
+                    ))
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.key, c))
+                    .collect()
+            };
+            for mut r in batch {
+                if let Some(chunk) = r.chunk.take().or_else(|| rows.remove(&r.key)) {
+                    hits.push(r.into_hit(chunk));
+                }
+            }
+        }
         Ok(hits)
     }
 

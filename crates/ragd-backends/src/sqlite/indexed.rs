@@ -176,6 +176,50 @@ impl DocumentStore for IndexedStore {
         self.lexical.is_some()
     }
 
+    fn ranks_keys(&self) -> bool {
+        true
+    }
+
+    async fn search_keys(
+        &self,
+        query: &Embedding,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        if collections.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        self.index.search(query, collections, k).await
+    }
+
+    async fn search_lexical_keys(
+        &self,
+        query: &str,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        let Some(lexical) = &self.lexical else {
+            return Err(Error::invalid(
+                "lexical and hybrid search are off on this server (RAGD_LEXICAL_INDEX=false)",
+            ));
+        };
+        if collections.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        lexical.search(query, collections, k).await
+    }
+
+    async fn chunks_by_keys(
+        &self,
+        collections: &[CollectionId],
+        keys: &[ChunkKey],
+    ) -> Result<Vec<StoredChunk>> {
+        if collections.is_empty() || keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.chunks_by_keys(collections, keys).await
+    }
+
     async fn search_lexical(
         &self,
         query: &str,

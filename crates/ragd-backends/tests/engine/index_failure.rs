@@ -113,3 +113,117 @@ async fn a_failed_index_update_is_retried_not_forgotten() {
         "{hits:?}"
     );
 }
+
+/// The real index, never removing anything: an index lagging the store's deletes.
+struct Lagging(Arc<dyn VectorIndex>);
+
+#[async_trait]
+impl VectorIndex for Lagging {
+    async fn apply(&self, mut changes: IndexChanges) -> Result<()> {
+        changes.removed.clear();
+        self.0.apply(changes).await
+    }
+    async fn search(
+        &self,
+        query: &Embedding,
+        collections: &[CollectionId],
+        k: usize,
+    ) -> Result<Vec<(ChunkKey, f32)>> {
+        self.0.search(query, collections, k).await
+    }
+    async fn len(&self) -> Result<u64> {
+        self.0.len().await
+    }
+    async fn keys(&self) -> Result<Vec<(ChunkKey, CollectionId)>> {
+        self.0.keys().await
+    }
+    async fn replace_all(&self, entries: Vec<IndexEntry>) -> Result<()> {
+        self.0.replace_all(entries).await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.0.flush().await
+    }
+}
+
+/// Retrieval ranks keys and reads the rows of the ones it keeps only: a key the index still
+/// has but the store no longer does is skipped, and the next candidate takes its place, so the
+/// answer still has `k` sources and none of the deleted document.
+#[tokio::test]
+async fn a_key_the_store_no_longer_has_is_skipped_and_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ragd_backends::sqlite::SqliteStore::open(&dir.path().join("ragd.db"))
+        .await
+        .expect("store");
+    let index = ragd_backends::embedded_index::EmbeddedIndex::open(
+        ragd_backends::embedded_index::EmbeddedIndexConfig::new(dir.path().join("index"), 384),
+        &store,
+    )
+    .await
+    .expect("index");
+    let conversations = Arc::new(store.clone());
+    let documents = IndexedStore::new(store, Arc::new(Lagging(Arc::new(index))));
+    let service = ragd_backends::rag_service(
+        &config(dir.path()),
+        embedder(),
+        None,
+        Arc::new(documents),
+        conversations,
+        None,
+    )
+    .expect("service");
+    let mut ids = Vec::new();
+    for (source, text) in [
+        (
+            "fresnel.md",
+            "The Fresnel lens made lighthouse beams visible for twenty miles.",
+        ),
+        (
+            "keepers.md",
+            "Lighthouse keepers trimmed the wicks of the lamps every night.",
+        ),
+        (
+            "bread.md",
+            "Sourdough bread rises slowly with wild yeast and lactic bacteria.",
+        ),
+    ] {
+        let outcome = service
+            .ingest(ragd_core::service::IngestRequest {
+                scope: scope("default", "documents"),
+                source: source.into(),
+                bytes: text.as_bytes().to_vec(),
+                metadata: serde_json::Map::new(),
+            })
+            .await
+            .expect("ingest");
+        let IngestOutcome::Ingested { document, .. } = outcome else {
+            panic!("{source}: {outcome:?}");
+        };
+        ids.push(document.id);
+    }
+    let ask = retrieve(
+        "default",
+        None,
+        "Who made lighthouse beams visible?",
+        2,
+        0.0,
+    );
+    let before = service.retrieve(&ask).await.expect("search");
+    assert_eq!(before[0].chunk.document.id, ids[0], "{before:?}");
+
+    let tenant = scope("default", "documents").tenant;
+    service
+        .delete_document(&tenant, ids[0])
+        .await
+        .expect("delete");
+    let after = service.retrieve(&ask).await.expect("search");
+    assert_eq!(
+        after.len(),
+        2,
+        "the next candidate fills the place: {after:?}"
+    );
+    assert!(
+        after.iter().all(|h| h.chunk.document.id != ids[0]),
+        "a deleted document's chunk came back: {after:?}"
+    );
+    assert_eq!(after[0].chunk.document.id, ids[1], "{after:?}");
+}
