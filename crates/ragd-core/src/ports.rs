@@ -171,6 +171,17 @@ pub trait VectorIndex: Send + Sync {
     async fn replace_all(&self, entries: Vec<IndexEntry>) -> Result<()>;
     /// Persists the index so that the next start does not replay or rebuild.
     async fn flush(&self) -> Result<()>;
+    /// The cosine of `query` to each of `keys`' vectors held here (keys it does not hold are
+    /// left out), or `None` when the index cannot read its vectors back (the store's copies are
+    /// used instead). Vectors are unit length, so the cosine is their dot product.
+    async fn cosines(
+        &self,
+        query: &Embedding,
+        keys: &[ChunkKey],
+    ) -> Result<Option<Vec<(ChunkKey, f32)>>> {
+        let _ = (query, keys);
+        Ok(None)
+    }
 }
 
 /// A document to write, with its chunks and their embeddings.

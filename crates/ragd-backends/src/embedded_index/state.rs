@@ -164,6 +164,21 @@ impl State {
             .collect())
     }
 
+    /// The dot product of `query` with each of `keys`' vectors in the index (keys it does not
+    /// hold are left out).
+    pub(crate) fn cosines(&self, query: &[f32], keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, f32)>> {
+        let mut buf = vec![0.0f32; query.len()];
+        let mut found = Vec::with_capacity(keys.len());
+        for &key in keys {
+            if !self.collection_of.contains_key(&key) || !self.index.contains(key) {
+                continue;
+            }
+            self.index.get(key, &mut buf).map_err(usearch_err)?;
+            found.push((key, ragd_core::types::dot(query, &buf)));
+        }
+        Ok(found)
+    }
+
     pub(crate) fn exact(
         &self,
         query: &[f32],

@@ -65,6 +65,24 @@ impl IndexedStore {
         Ok(())
     }
 
+    /// The chunks of a ranking, in its order, with their scores; keys the store does not have
+    /// in `collections` are left out (the store re-checks the collections: a key the index files
+    /// elsewhere is dropped).
+    async fn with_rows(
+        &self,
+        collections: &[CollectionId],
+        found: Vec<(ChunkKey, f32)>,
+    ) -> Result<Vec<(StoredChunk, f32)>> {
+        let scores: HashMap<ChunkKey, f32> = found.iter().copied().collect();
+        let keys: Vec<ChunkKey> = found.iter().map(|&(key, _)| key).collect();
+        let chunks = self.store.chunks_by_keys(collections, &keys).await?;
+        Ok(chunks
+            .into_iter()
+            .filter_map(|chunk| Some((scores.get(&chunk.key).copied()?, chunk)))
+            .map(|(score, chunk)| (chunk, score))
+            .collect())
+    }
+
     /// Applies the changes an earlier index update failed to take, in commit order.
     async fn apply_pending(&self, pending: &mut Vec<IndexChanges>) -> Result<()> {
         while let Some(changes) = pending.first() {
@@ -157,19 +175,8 @@ impl DocumentStore for IndexedStore {
         collections: &[CollectionId],
         k: usize,
     ) -> Result<Vec<(StoredChunk, f32)>> {
-        if collections.is_empty() || k == 0 {
-            return Ok(Vec::new());
-        }
-        let found = self.index.search(query, collections, k).await?;
-        let cosine: HashMap<ChunkKey, f32> = found.iter().copied().collect();
-        let keys: Vec<ChunkKey> = found.iter().map(|&(key, _)| key).collect();
-        // The store re-checks the collections: a key the index files elsewhere is dropped.
-        let chunks = self.store.chunks_by_keys(collections, &keys).await?;
-        Ok(chunks
-            .into_iter()
-            .filter_map(|chunk| Some((cosine.get(&chunk.key).copied()?, chunk)))
-            .map(|(cosine, chunk)| (chunk, cosine))
-            .collect())
+        let found = self.search_keys(query, collections, k).await?;
+        self.with_rows(collections, found).await
     }
 
     fn has_lexical(&self) -> bool {
@@ -226,26 +233,16 @@ impl DocumentStore for IndexedStore {
         collections: &[CollectionId],
         k: usize,
     ) -> Result<Vec<(StoredChunk, f32)>> {
-        let Some(lexical) = &self.lexical else {
-            return Err(Error::invalid(
-                "lexical and hybrid search are off on this server (RAGD_LEXICAL_INDEX=false)",
-            ));
-        };
-        if collections.is_empty() || k == 0 {
-            return Ok(Vec::new());
-        }
-        let found = lexical.search(query, collections, k).await?;
-        let scores: HashMap<ChunkKey, f32> = found.iter().copied().collect();
-        let keys: Vec<ChunkKey> = found.iter().map(|&(key, _)| key).collect();
-        let chunks = self.store.chunks_by_keys(collections, &keys).await?;
-        Ok(chunks
-            .into_iter()
-            .filter_map(|chunk| Some((scores.get(&chunk.key).copied()?, chunk)))
-            .map(|(score, chunk)| (chunk, score))
-            .collect())
+        let found = self.search_lexical_keys(query, collections, k).await?;
+        self.with_rows(collections, found).await
     }
 
     async fn cosines(&self, query: &Embedding, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, f32)>> {
+        // From the index's own vectors when it can read them back (no database round trip, and
+        // the same precision as the dense ranking's cosines), else from the store's copies.
+        if let Some(found) = self.index.cosines(query, keys).await? {
+            return Ok(found);
+        }
         let entries = self.store.index_entries(keys).await?;
         Ok(entries
             .into_iter()

@@ -1,17 +1,48 @@
 //! A document committed to the store whose vector-index update failed must not stay
 //! stored-but-unsearchable: the change is kept and applied before the next one, and a re-upload
 //! of the same bytes retries it instead of answering "unchanged" for an unsearchable document.
+//! An index lagging a delete never brings the deleted chunk back, nor costs a source.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use ragd_backends::sqlite::SqliteStore;
 use ragd_backends::sqlite::indexed::IndexedStore;
 use ragd_core::ports::{IndexChanges, IndexEntry, VectorIndex};
 use ragd_core::types::{ChunkKey, CollectionId, Embedding};
-use ragd_core::{Error, IngestOutcome, Result};
+use ragd_core::{Error, IngestOutcome, RagService, Result};
 
 use crate::helpers::{config, embedder, retrieve, scope};
+
+/// A fresh store in `dir` and the real vector index over it.
+async fn real_index(dir: &Path) -> (SqliteStore, Arc<dyn VectorIndex>) {
+    let store = SqliteStore::open(&dir.join("ragd.db"))
+        .await
+        .expect("store");
+    let index = ragd_backends::embedded_index::EmbeddedIndex::open(
+        ragd_backends::embedded_index::EmbeddedIndexConfig::new(dir.join("index"), 384),
+        &store,
+    )
+    .await
+    .expect("index");
+    (store, Arc::new(index))
+}
+
+/// The service over `store`, searched through `index`.
+fn service_over(dir: &Path, store: SqliteStore, index: Arc<dyn VectorIndex>) -> RagService {
+    let conversations = Arc::new(store.clone());
+    ragd_backends::rag_service(
+        &config(dir),
+        embedder(),
+        None,
+        Arc::new(IndexedStore::new(store, index)),
+        conversations,
+        None,
+    )
+    .expect("service")
+}
 
 /// The real index, refusing changes while `failing` is set.
 struct Flaky {
@@ -52,30 +83,12 @@ impl VectorIndex for Flaky {
 #[tokio::test]
 async fn a_failed_index_update_is_retried_not_forgotten() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ragd_backends::sqlite::SqliteStore::open(&dir.path().join("ragd.db"))
-        .await
-        .expect("store");
-    let index = ragd_backends::embedded_index::EmbeddedIndex::open(
-        ragd_backends::embedded_index::EmbeddedIndexConfig::new(dir.path().join("index"), 384),
-        &store,
-    )
-    .await
-    .expect("index");
+    let (store, index) = real_index(dir.path()).await;
     let flaky = Arc::new(Flaky {
-        inner: Arc::new(index),
+        inner: index,
         failing: AtomicBool::new(true),
     });
-    let conversations = Arc::new(store.clone());
-    let documents = IndexedStore::new(store, Arc::clone(&flaky) as _);
-    let service = ragd_backends::rag_service(
-        &config(dir.path()),
-        embedder(),
-        None,
-        Arc::new(documents),
-        conversations,
-        None,
-    )
-    .expect("service");
+    let service = service_over(dir.path(), store, Arc::clone(&flaky) as _);
     let request = |bytes: &[u8]| ragd_core::service::IngestRequest {
         scope: scope("default", "documents"),
         source: "lighthouse.md".into(),
@@ -151,26 +164,8 @@ impl VectorIndex for Lagging {
 #[tokio::test]
 async fn a_key_the_store_no_longer_has_is_skipped_and_replaced() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ragd_backends::sqlite::SqliteStore::open(&dir.path().join("ragd.db"))
-        .await
-        .expect("store");
-    let index = ragd_backends::embedded_index::EmbeddedIndex::open(
-        ragd_backends::embedded_index::EmbeddedIndexConfig::new(dir.path().join("index"), 384),
-        &store,
-    )
-    .await
-    .expect("index");
-    let conversations = Arc::new(store.clone());
-    let documents = IndexedStore::new(store, Arc::new(Lagging(Arc::new(index))));
-    let service = ragd_backends::rag_service(
-        &config(dir.path()),
-        embedder(),
-        None,
-        Arc::new(documents),
-        conversations,
-        None,
-    )
-    .expect("service");
+    let (store, index) = real_index(dir.path()).await;
+    let service = service_over(dir.path(), store, Arc::new(Lagging(index)));
     let mut ids = Vec::new();
     for (source, text) in [
         (
